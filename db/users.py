@@ -1,0 +1,40 @@
+"""Queries on users."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+USER_COLUMNS = "id, email, name, phone, phone_verified_at, timezone, created_at"
+
+
+class EmailTaken(Exception):
+    """Another account already uses this email (compared case-insensitively)."""
+
+
+async def create_user(
+    pool: asyncpg.Pool, *, email: str, password_hash: str, name: str, timezone: str
+) -> asyncpg.Record:
+    try:
+        return await pool.fetchrow(
+            f"""INSERT INTO users (email, password_hash, name, timezone) VALUES ($1, $2, $3, $4)
+                RETURNING {USER_COLUMNS}""",
+            email,
+            password_hash,
+            name,
+            timezone,
+        )
+    except asyncpg.UniqueViolationError:
+        raise EmailTaken(email) from None
+
+
+async def get_user(pool: asyncpg.Pool, user_id: uuid.UUID) -> asyncpg.Record | None:
+    return await pool.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
+
+
+async def get_login(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:
+    """The user and password hash for an email, whatever its case."""
+    return await pool.fetchrow(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email
+    )

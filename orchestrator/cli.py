@@ -1,0 +1,87 @@
+"""The `callmeback` command: serve the app, or apply migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+from db.embedded import EmbeddedPostgres
+from db.errors import DatabaseError
+from db.migrate import load_migrations, migrate
+from db.pool import create_pool
+from orchestrator.config import ConfigError, Settings, load_settings
+from orchestrator.logs import setup_logging
+
+log = logging.getLogger("callmeback")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callmeback", description="Call Me Back voice call orchestrator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (migrates the database first)")
+    serve.add_argument("--host", help="interface to listen on (default from config.toml)")
+    serve.add_argument("--port", type=int, help="port to listen on (default from config.toml)")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"callmeback: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.server.log_format, settings.server.log_level)
+    try:
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        return asyncio.run(_migrate(settings))
+    except DatabaseError as exc:
+        print(f"callmeback: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    from dataclasses import replace
+
+    from orchestrator.app import create_app
+
+    server = replace(settings.server, host=host or settings.server.host, port=port or settings.server.port)
+    settings = replace(settings, server=server)
+    url = f"http://{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}/"
+    web.run_app(
+        create_app(settings),
+        host=server.host,
+        port=server.port,
+        print=lambda _: print(f"Call Me Back is running. Open {url}", flush=True),
+        access_log=None,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    embedded = None
+    dsn = settings.database.url
+    if not dsn:
+        embedded = EmbeddedPostgres(settings.server.data_dir / "postgres")
+        dsn = await embedded.start()
+    try:
+        pool = await create_pool(
+            dsn, min_size=1, max_size=1, command_timeout_s=settings.database.command_timeout_s
+        )
+        try:
+            async with pool.acquire() as conn:
+                applied = await migrate(conn, await asyncio.to_thread(load_migrations))
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+    print(f"applied {len(applied)} migration(s)" if applied else "database is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

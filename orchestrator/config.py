@@ -1,0 +1,300 @@
+"""Typed settings: config.toml, then the CALLMEBACK_CONFIG file, then environment variables.
+
+Everything is validated once at startup into frozen dataclasses and passed down; a problem stops the
+server with one message naming every bad or missing setting. Secrets are `Secret` objects whose repr
+hides the value, so a settings object can be logged without leaking them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each problem."""
+
+
+class Secret:
+    """A secret string that never shows itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    public_base_url: str
+    data_dir: Path
+    max_body_bytes: int
+    trust_forwarded_for: bool
+    log_format: str
+    log_level: str
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    pool_min_size: int
+    pool_max_size: int
+    command_timeout_s: float
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    token_lifetime_s: int
+    issuer: str
+    audience: str
+    password_min_length: int
+    login_failures_per_email: int
+    login_failure_window_s: int
+    login_attempts_per_address: int
+    login_attempt_window_s: int
+    purge_interval_s: int
+    jwt_secret: Secret
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str
+    from_number: str
+    api_base: str
+    auth_token: Secret | None
+
+
+@dataclass(frozen=True)
+class OpenAiSettings:
+    base_url: str
+    api_key: Secret | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    database: DatabaseSettings
+    auth: AuthSettings
+    twilio: TwilioSettings
+    openai: OpenAiSettings
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash (webhook and stream URLs are built on it)."""
+        url = self.server.public_base_url or f"http://{self.server.host}:{self.server.port}"
+        return url.rstrip("/")
+
+
+# Environment variable -> (section, key). Secrets are listed separately: they come from nowhere else.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "PUBLIC_BASE_URL": ("server", "public_base_url"),
+    "CALLMEBACK_DATA_DIR": ("server", "data_dir"),
+    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
+    "TWILIO_FROM_NUMBER": ("twilio", "from_number"),
+    "TWILIO_API_BASE": ("twilio", "api_base"),
+    "OPENAI_BASE_URL": ("openai", "base_url"),
+}
+ENV_SECRETS: dict[str, tuple[str, str]] = {
+    "JWT_SECRET": ("auth", "jwt_secret"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "OPENAI_API_KEY": ("openai", "api_key"),
+}
+_SECTIONS: dict[str, type] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "auth": AuthSettings,
+    "twilio": TwilioSettings,
+    "openai": OpenAiSettings,
+}
+_MIN_JWT_SECRET_BYTES = 32
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_path: Path = DEFAULT_CONFIG) -> Settings:
+    """Build validated settings; raise ConfigError naming every problem found."""
+    env = os.environ if env is None else env
+    raw = _read_toml(config_path)
+    override_path = env.get("CALLMEBACK_CONFIG")
+    if override_path:
+        _merge(raw, _read_toml(Path(override_path)), override_path)
+    problems: list[str] = []
+    for section, key in ENV_SECRETS.values():
+        if key in raw.get(section, {}):
+            problems.append(f"[{section}] {key}: secrets may only come from the environment")
+    for name, (section, key) in ENV_OVERRIDES.items():
+        if name in env:
+            raw.setdefault(section, {})[key] = env[name]
+    for name, (section, key) in ENV_SECRETS.items():
+        value = env.get(name, "")
+        raw.setdefault(section, {})[key] = Secret(value) if value else None
+    raw["server"]["data_dir"] = _resolve_data_dir(str(raw["server"].get("data_dir", "auto")), env)
+    if raw["auth"].get("jwt_secret") is None and not raw["database"].get("url"):
+        raw["auth"]["jwt_secret"] = _local_jwt_secret(raw["server"]["data_dir"])
+    built = {name: _build(cls, name, raw.get(name, {}), problems) for name, cls in _SECTIONS.items()}
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    settings = Settings(**built)
+    _validate(settings, problems)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return settings
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _merge(base: dict, extra: dict, origin: str) -> None:
+    for section, values in extra.items():
+        if section not in base or not isinstance(values, dict):
+            raise ConfigError(f"{origin}: unknown section [{section}]")
+        base[section].update(values)
+
+
+def _build(cls: type, section: str, values: dict, problems: list[str]) -> object:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    for key in values.keys() - names:
+        problems.append(f"[{section}] {key}: unknown setting")
+    kwargs = {}
+    for name in names:
+        if name not in values:
+            problems.append(f"[{section}] {name}: missing")
+            continue
+        try:
+            kwargs[name] = _coerce(values[name], hints[name])
+        except (TypeError, ValueError) as exc:
+            problems.append(f"[{section}] {name}: {exc}")
+    return cls(**kwargs) if len(kwargs) == len(names) else None
+
+
+def _coerce(value: object, kind: object) -> object:
+    """Convert a TOML or environment value to the annotated type, or say what was expected."""
+    if isinstance(kind, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        kind = next(option for option in options if option is not type(None))
+    if kind is Secret:
+        if isinstance(value, Secret):
+            return value
+        raise ValueError("required secret is not set in the environment")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ValueError(f"expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    if kind is Path:
+        return Path(str(value))
+    raise TypeError(f"unsupported setting type {kind!r}")
+
+
+def _validate(settings: Settings, problems: list[str]) -> None:
+    server, db, auth = settings.server, settings.database, settings.auth
+    if not 0 <= server.port <= 65535:
+        problems.append(f"[server] port: {server.port} is not a TCP port")
+    if server.public_base_url and not _is_url(server.public_base_url, ("http", "https")):
+        problems.append("[server] public_base_url (PUBLIC_BASE_URL): expected an http(s) URL")
+    if server.log_format not in ("json", "text"):
+        problems.append('[server] log_format: expected "json" or "text"')
+    if server.max_body_bytes < 1024:
+        problems.append("[server] max_body_bytes: must be at least 1024")
+    if db.url and not _is_url(db.url, ("postgres", "postgresql")):
+        problems.append("[database] url (DATABASE_URL): expected a postgresql:// URL")
+    if not 1 <= db.pool_min_size <= db.pool_max_size:
+        problems.append("[database] pool sizes: need 1 <= pool_min_size <= pool_max_size")
+    if len(auth.jwt_secret.reveal().encode()) < _MIN_JWT_SECRET_BYTES:
+        problems.append(f"JWT_SECRET: must be at least {_MIN_JWT_SECRET_BYTES} bytes long")
+    if auth.token_lifetime_s < 60:
+        problems.append("[auth] token_lifetime_s: must be at least 60")
+    if not _is_url(settings.twilio.api_base, ("http", "https")):
+        problems.append("[twilio] api_base (TWILIO_API_BASE): expected an http(s) URL")
+    if not _is_url(settings.openai.base_url, ("http", "https")):
+        problems.append("[openai] base_url (OPENAI_BASE_URL): expected an http(s) URL")
+
+
+def _is_url(value: str, schemes: tuple[str, ...]) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in schemes and bool(parts.netloc or parts.query)
+
+
+def _resolve_data_dir(value: str, env: Mapping[str, str]) -> Path:
+    if value != "auto":
+        return Path(value).expanduser()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/callmeback")
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "callmeback"
+
+
+def _local_jwt_secret(data_dir: Path) -> Secret:
+    """For a single-machine install: a random secret generated once, readable by its owner only."""
+    path = data_dir / "secrets" / "jwt_secret"
+    try:
+        return Secret(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Write a private temp file, then link it into place: a racing process sees either no file or the
+    # whole secret, never an empty one, and the first link wins.
+    temp = path.with_name(f".jwt_secret.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+    return Secret(path.read_text().strip())

@@ -1,0 +1,109 @@
+"""JSON schemas shared by the API's declarations (requests are validated with them; OpenAPI shows them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PERSONA_ID: dict[str, Any] = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"}
+TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time"}
+NULLABLE_TIMESTAMP: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
+USER: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "email", "name", "phone", "phone_verified_at", "timezone", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "email": {"type": "string"},
+        "name": {"type": "string"},
+        "phone": {"type": ["string", "null"]},
+        "phone_verified_at": NULLABLE_TIMESTAMP,
+        "timezone": {"type": "string"},
+        "created_at": TIMESTAMP,
+    },
+}
+AUTH_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["token", "user"],
+    "properties": {"token": {"type": "string"}, "user": USER},
+}
+
+_PIPER_VOICE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "length_scale": {"type": "number", "minimum": 0.5, "maximum": 2.0},
+        "pitch_semitones": {"type": "number", "minimum": -12, "maximum": 12},
+        "noise_scale": {"type": "number", "minimum": 0, "maximum": 1.5},
+        "noise_w": {"type": "number", "minimum": 0, "maximum": 1.5},
+        "volume": {"type": "number", "minimum": 0.1, "maximum": 2.0},
+    },
+}
+_OPENAI_VOICE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "voice": {
+            "type": "string",
+            "enum": [
+                "alloy",
+                "ash",
+                "ballad",
+                "coral",
+                "echo",
+                "fable",
+                "nova",
+                "onyx",
+                "sage",
+                "shimmer",
+                "verse",
+            ],
+        },
+        "instructions": {"type": "string", "maxLength": 500},
+    },
+}
+VOICE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"piper": _PIPER_VOICE, "openai": _OPENAI_VOICE},
+}
+_PERSONA_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 60, "pattern": r"\S"},
+    "tagline": {"type": "string", "maxLength": 200},
+    "core_prompt": {"type": "string", "minLength": 1, "maxLength": 8000, "pattern": r"\S"},
+    "voice": VOICE,
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "reply_max_tokens": {"type": "integer", "minimum": 16, "maximum": 1024},
+    "max_call_minutes": {"type": "integer", "minimum": 1, "maximum": 120},
+    "end_of_turn_silence_ms": {"type": ["integer", "null"], "minimum": 200, "maximum": 3000},
+}
+PERSONA_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "core_prompt"],
+    "properties": _PERSONA_FIELDS,
+}
+PERSONA_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": _PERSONA_FIELDS,
+}
+PERSONA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "builtin", "favorite", *_PERSONA_FIELDS, "created_at", "updated_at"],
+    "properties": {
+        "id": PERSONA_ID,
+        "builtin": {"type": "boolean"},
+        "favorite": {"type": "boolean"},
+        **_PERSONA_FIELDS,
+        "name": {"type": "string"},
+        "core_prompt": {"type": "string"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    },
+}
+PERSONA_LIST: dict[str, Any] = {
+    "type": "object",
+    "required": ["personas"],
+    "properties": {"personas": {"type": "array", "items": PERSONA}},
+}
