@@ -1,0 +1,54 @@
+"""The local carrier: an offline stand-in for Twilio that speaks its protocol to the letter.
+
+REST (Calls, Messages) for the official SDK, signed webhooks and status callbacks, TwiML, and a
+scripted phone on a real media-stream websocket. See app.py for running it and carrier.py for
+driving it from Python.
+"""
+
+from .app import RunningCarrier, create_carrier_app, running_carrier, serve
+from .calls import Call, CallRequest, CallStatus, Direction
+from .carrier import CARRIER_KEY, Carrier, Message
+from .errors import CarrierError, RestError, ScriptError, TwimlError
+from .flow import TextToSpeech
+from .report import CallReport, ClearEvent, MarkEcho, StreamReport
+from .scenarios import Outcome, Scenario
+from .script import Dtmf, HangUp, PlayPcm, PlayWav, Step, Wait, parse_script
+from .settings import CarrierNumber, CarrierSettings, SettingsError, load_carrier_settings
+from .webhooks import Chaos
+
+__all__ = [
+    "CARRIER_KEY",
+    "Call",
+    "CallReport",
+    "CallRequest",
+    "CallStatus",
+    "Carrier",
+    "CarrierError",
+    "CarrierNumber",
+    "CarrierSettings",
+    "Chaos",
+    "ClearEvent",
+    "Direction",
+    "Dtmf",
+    "HangUp",
+    "MarkEcho",
+    "Message",
+    "Outcome",
+    "PlayPcm",
+    "PlayWav",
+    "RestError",
+    "RunningCarrier",
+    "Scenario",
+    "ScriptError",
+    "SettingsError",
+    "Step",
+    "StreamReport",
+    "TextToSpeech",
+    "TwimlError",
+    "Wait",
+    "create_carrier_app",
+    "load_carrier_settings",
+    "parse_script",
+    "running_carrier",
+    "serve",
+]
