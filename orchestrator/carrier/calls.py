@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,8 +113,10 @@ class Call:
             return
         self.status = status
         self.end_time = self.date_updated = datetime.now(UTC)
-        elapsed = 0.0 if self._answered_at is None else asyncio.get_running_loop().time() - self._answered_at
-        self._duration_s = math.ceil(elapsed)
+        if self._answered_at is None:
+            self._duration_s = 0
+        else:  # whole seconds; an answered call lasted at least one
+            self._duration_s = max(1, round(asyncio.get_running_loop().time() - self._answered_at))
         self.report.status = status.value
         self.report.duration_s = self._duration_s
         self.report.answered_by = self.answered_by

@@ -6,11 +6,13 @@ Twilio's error JSON so the SDK raises TwilioRestException with the real code and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 from multidict import MultiDictProxy
 
 from .calls import API_VERSION, CallRequest
@@ -49,19 +51,28 @@ def error_response(error: RestError) -> web.Response:
     return response
 
 
+def _basic_credentials(header: str) -> tuple[str, str]:
+    """(login, password) of a Basic Authorization header; empty strings when absent or malformed."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        login, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return login, password
+
+
 @web.middleware
 async def twilio_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate REST calls and render every refusal as Twilio's error JSON."""
     if not request.path.startswith(f"/{API_VERSION}/"):
         return await handler(request)
     settings = request.app[CARRIER_KEY].settings
-    try:
-        auth = BasicAuth.decode(request.headers.get("Authorization", ""))
-    except ValueError:
-        auth = None
-    if auth is None or not (
-        hmac.compare_digest(auth.login.encode(), settings.account_sid.encode())
-        and hmac.compare_digest(auth.password.encode(), settings.auth_token.encode())
+    login, password = _basic_credentials(request.headers.get("Authorization", ""))
+    if not (
+        hmac.compare_digest(login.encode(), settings.account_sid.encode())
+        and hmac.compare_digest(password.encode(), settings.auth_token.encode())
     ):
         return error_response(RestError(401, AUTHENTICATE, "Authenticate"))
     try:

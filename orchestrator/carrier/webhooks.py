@@ -11,10 +11,10 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.request_validator import RequestValidator
+from yarl import URL
 
 from .errors import HTTP_RETRIEVAL_FAILURE
 from .report import CallbackDelivery, CallReport
@@ -23,13 +23,6 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 USER_AGENT = "TwilioProxy/1.1"
-
-
-def with_query(url: str, params: Mapping[str, str]) -> str:
-    """Append form parameters to a URL's query, keeping any query it already has."""
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(list(params.items()))) if q)
-    return urlunsplit(parts._replace(query=query))
 
 
 @dataclass(frozen=True)
@@ -54,8 +47,8 @@ class Webhooks:
         """Send one webhook; transport errors propagate as aiohttp.ClientError or TimeoutError."""
         headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
         if method == "GET":
-            target = with_query(url, params)
-            headers[SIGNATURE_HEADER] = self.sign(target)
+            target = URL(url).extend_query(params)  # signed exactly as it goes on the wire
+            headers[SIGNATURE_HEADER] = self.sign(str(target))
             call = self._session.get(target, headers=headers, timeout=self._timeout, allow_redirects=False)
         else:
             headers[SIGNATURE_HEADER] = self.sign(url, params)
