@@ -23,6 +23,10 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+_MIN_LEAD_MS = 20.0
+"""One frame. With less, the event loop's timer lateness (~1 ms) alone empties the caller's buffer
+before each send, and every frame would restart the schedule."""
+
 _JITTER_SAMPLES = 3000
 """A minute of frames at 50 per second: enough for stable percentiles, bounded memory per call."""
 
@@ -36,8 +40,8 @@ class PacerSettings:
     the most audio a barge-in can leave playing if a `clear` is lost."""
 
     def __post_init__(self) -> None:
-        if self.lead_ms < 0:
-            raise ValueError("pacer.lead_ms must not be negative")
+        if self.lead_ms < _MIN_LEAD_MS:
+            raise ValueError(f"pacer.lead_ms must be at least {_MIN_LEAD_MS} ms (one frame)")
 
 
 @dataclass(frozen=True, slots=True)

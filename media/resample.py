@@ -8,10 +8,10 @@ proper anti-alias filter.
 soxr's fixed-ratio engine works in blocks of about 100 ms: fed 20 ms frames at 8 kHz -> 16 kHz it
 returns nothing for five frames, then 1660 samples at once. That is 100-120 ms added to every
 end-of-turn decision made on its output, and bursty audio for anything paced downstream. Its
-variable-rate engine run at a constant ratio returns every frame after a one-frame start (about
-25-30 ms behind the input) with the same filter quality (83 dB SNR on a sine, same stop band), so this
-module uses it. `tests/media/test_resample.py` pins both properties, so a soxr release that changes
-them fails CI instead of adding latency silently.
+variable-rate engine run at a constant ratio returns a steady 20 ms per 20 ms frame from the third
+frame on (25-30 ms behind the input) with the same filter quality (83 dB SNR on a sine, same stop
+band), so this module uses it. `tests/media/test_resample.py` pins both properties, so a soxr release
+that changes them fails CI instead of adding latency silently.
 
 soxr works in float32 here and we round to int16 ourselves: its own int16 output adds random dither,
 so the same input gave different bytes on each run and digital silence came out as +-1 LSB noise.

@@ -15,6 +15,12 @@ The rules, and the failures they prevent:
   can be transcribed and generated early; `SpeechResumed` says to drop it. The turn ends after
   `end_silence_ms` (per persona: `dataclasses.replace(settings, end_silence_ms=...)`), so a short
   pause for breath inside a sentence does not split it.
+
+All durations are VAD time. Both engines keep calling speech for ~70-130 ms after a sound stops
+(silero's recurrent state, webrtcvad's hangover), measured on espeak-ng speech at 8 kHz: a 150 ms burst
+makes a voiced run of up to ~290 ms, and a silence reads ~100 ms shorter than it was. So the proposed
+defaults are min_speech_ms 300 (rejects 150 ms bursts, keeps a 264 ms "yeah"), barge_in_min_speech_ms
+400, speculative_silence_ms 150 and end_silence_ms 350 (turns ended 360-470 ms after the last sound).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum, auto
+from itertools import islice
 
 from media.vad import VadWindow
 
@@ -192,7 +199,7 @@ class TurnDetector:
     def _utterance(self) -> tuple[bytes, float]:
         """Audio from `prefix_padding_ms` before the onset to the last voiced window, cut to the sample
         inside the first window so the padding is exact whatever the window size."""
-        frames = [self._frames[i] for i in range(self._voiced_frames)]
+        frames = list(islice(self._frames, self._voiced_frames))
         first = frames[0]
         target_ms = max(first.start_ms, self._onset_ms - self.settings.prefix_padding_ms)
         samples = len(first.pcm) // 2

@@ -195,13 +195,13 @@ async def test_a_failing_send_ends_the_pacer() -> None:
     async def broken(_: object) -> None:
         raise ConnectionResetError("socket closed")
 
-    pacer: Pacer[object] = Pacer(PacerSettings(lead_ms=0), broken)
+    pacer: Pacer[object] = Pacer(PacerSettings(lead_ms=20), broken)
     pacer.put("frame", FRAME_MS)
     with pytest.raises(ConnectionResetError):
         async with asyncio.timeout(1):
             await pacer.run()
 
 
-def test_negative_lead_is_refused() -> None:
+def test_lead_under_one_frame_is_refused() -> None:
     with pytest.raises(ValueError, match="lead_ms"):
-        PacerSettings(lead_ms=-1)
+        PacerSettings(lead_ms=5)
