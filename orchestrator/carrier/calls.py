@@ -97,15 +97,22 @@ class Call:
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def advance(self, status: CallStatus) -> None:
-        """Move forward through the live statuses; never backwards, never out of a terminal one."""
-        if self.is_terminal or _ORDER.index(status) <= _ORDER.index(self.status):
+    def advance(self, status: CallStatus) -> bool:
+        """Move forward through the live statuses; False (and no change) once the call has ended.
+
+        A hang-up can end the call between the flow's wake-up and its next await, so "already
+        ended" is a normal answer here; going backwards is a carrier bug.
+        """
+        if self.is_terminal:
+            return False
+        if _ORDER.index(status) <= _ORDER.index(self.status):
             raise RuntimeError(f"call {self.sid}: illegal transition {self.status} -> {status}")
         self.status = status
         self.date_updated = datetime.now(UTC)
         if status is CallStatus.IN_PROGRESS:
             self.start_time = self.date_updated
             self._answered_at = asyncio.get_running_loop().time()
+        return True
 
     def end(self, status: CallStatus) -> None:
         """Enter a terminal status; the first one wins (a hang-up may race the flow)."""

@@ -140,8 +140,8 @@ class _CallRun:
         else:
             verbs: list[Verb] | None = None
             async with _phase(self.call, None):
-                self.call.advance(CallStatus.RINGING)
-                verbs = await self._first_document()
+                if self.call.advance(CallStatus.RINGING):
+                    verbs = await self._first_document()
             if self.call.is_terminal:
                 return
             if verbs and isinstance(verbs[0], Reject):  # the only way not to answer an inbound call
@@ -156,13 +156,15 @@ class _CallRun:
         step_s = self.settings.progress_step_s
         scenario, timeout_s = self.call.scenario, self.call.request.timeout_s
         await self.board.dial_slot()
-        self.call.advance(CallStatus.INITIATED)
+        if not self.call.advance(CallStatus.INITIATED):
+            return
         self._notify("initiated")
         await asyncio.sleep(step_s)
         if scenario.outcome is Outcome.FAILED:
             self.call.end(CallStatus.FAILED)
             return
-        self.call.advance(CallStatus.RINGING)
+        if not self.call.advance(CallStatus.RINGING):
+            return
         self._notify("ringing")
         ring_s = self.settings.answer_delay_s if scenario.ring_s is None else scenario.ring_s
         if scenario.outcome is Outcome.BUSY:
@@ -176,9 +178,10 @@ class _CallRun:
 
     def _answer(self) -> None:
         request = self.call.request
+        if not self.call.advance(CallStatus.IN_PROGRESS):
+            return
         if request.machine_detection and not request.async_amd:
             self.call.answered_by = self.call.scenario.answered_by  # sync AMD: known before the webhook
-        self.call.advance(CallStatus.IN_PROGRESS)
         self._notify("answered")
         if request.machine_detection and request.async_amd and request.async_amd_callback:
             self.spawn(self._report_amd(request.async_amd_callback, request.async_amd_callback_method))
