@@ -2,6 +2,17 @@
 
 JSON in, JSON out, no auth: it is a development and test tool bound to loopback, the HTTP twin of
 the Carrier object's Python methods (which in-process tests call directly).
+
+    GET    /_carrier/scenarios                  every number's scenario
+    PUT    /_carrier/scenarios/{number}         Scenario.from_json body: how calls to it behave
+    DELETE /_carrier/scenarios/{number}         back to "answer after answer_delay_s, stay silent"
+    GET    /_carrier/numbers                    numbers the carrier owns
+    PUT    /_carrier/numbers/{number}           {"voice_url", "voice_method", "status_callback"}
+    POST   /_carrier/inbound                    {"from", "to", "script"}: someone calls one of our numbers
+    GET    /_carrier/messages?to=+1...          the SMS outbox
+    GET    /_carrier/calls                      Call resources, newest last
+    GET    /_carrier/calls/{sid}?wait=S&audio=1 the call's report (waits up to S s for the end)
+    POST   /_carrier/calls/{sid}/hangup         the far end hangs up
 """
 
 from __future__ import annotations
@@ -103,7 +114,10 @@ async def list_calls(request: web.Request) -> web.Response:
 async def call_report(request: web.Request) -> web.Response:
     """`?wait=S` waits up to S seconds for the call to finish; `?audio=1` adds both tracks as base64 PCM."""
     carrier, sid = _carrier(request), request.match_info["sid"]
-    wait_s = float(request.query.get("wait", "0") or 0)
+    try:
+        wait_s = float(request.query.get("wait", "0") or 0)
+    except ValueError:
+        raise RestError(400, INVALID_PARAMETER, "wait must be a number of seconds") from None
     if wait_s > 0:
         try:
             await carrier.wait_finished(sid, wait_s)

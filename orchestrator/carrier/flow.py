@@ -109,6 +109,8 @@ async def run_call(call: Call, board: Switchboard, phone: Phone) -> None:
 
 
 class _CallRun:
+    """The steps of one call, sharing its record, phone and callback lane instead of six arguments each."""
+
     def __init__(
         self,
         call: Call,

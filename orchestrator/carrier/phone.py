@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import enum
 import json
 import logging
@@ -215,39 +216,45 @@ class _StreamSession:
     async def _talk(self) -> None:
         """Send the caller's frames at 50/s on absolute deadlines; a hang-up ends the stream."""
         chunk = 0
-        async for item in self._phone.voice.items():
-            match item:
-                case bytes():
+        async with contextlib.aclosing(self._phone.voice.items()) as items:
+            async for item in items:
+                if isinstance(item, bytes):
                     chunk += 1
-                    await _sleep_until(self._t0 + chunk * FRAME_S)  # a frame leaves once it was spoken
-                    self._phone.caller_track += mulaw_decode(item)
-                    self._report.frames_sent += 1
-                    await self._send(
-                        {
-                            "event": "media",
-                            "streamSid": self._sid,
-                            "media": {
-                                "track": "inbound",
-                                "chunk": str(chunk),
-                                "timestamp": str((chunk - 1) * FRAME_MS),
-                                "payload": base64.b64encode(item).decode(),
-                            },
-                        }
-                    )
-                case Dtmf(digit):
-                    self._report.dtmf_sent.append(digit)
-                    await self._send(
-                        {
-                            "event": "dtmf",
-                            "streamSid": self._sid,
-                            "dtmf": {"track": "inbound_track", "digit": digit},
-                        }
-                    )
-                case HangUp():
-                    self._phone.hung_up = True
-                    await self._send_stop()
-                    await self._ws.close()
-                    raise _PhoneHungUp
+                await self._speak(item, chunk)
+
+    async def _speak(self, item: bytes | Dtmf | HangUp, chunk: int) -> None:
+        """One frame (sent when its 20 ms have been spoken), one key press, or the hang-up."""
+        match item:
+            case bytes():
+                await _sleep_until(self._t0 + chunk * FRAME_S)  # a frame leaves once it was spoken
+                self._phone.caller_track += mulaw_decode(item)
+                self._report.frames_sent += 1
+                await self._send(
+                    {
+                        "event": "media",
+                        "streamSid": self._sid,
+                        "media": {
+                            "track": "inbound",
+                            "chunk": str(chunk),
+                            "timestamp": str((chunk - 1) * FRAME_MS),
+                            "payload": base64.b64encode(item).decode(),
+                        },
+                    }
+                )
+            case Dtmf(digit):
+                self._report.dtmf_sent.append(digit)
+                await self._send(
+                    {
+                        "event": "dtmf",
+                        "streamSid": self._sid,
+                        "dtmf": {"track": "inbound_track", "digit": digit},
+                    }
+                )
+            case HangUp():
+                self._phone.hung_up = True
+                await self._send_stop()
+                await self._ws.close()
+                raise _PhoneHungUp
 
     # --- ear -------------------------------------------------------------------------------------
 

@@ -69,17 +69,36 @@ async def test_sdk_sends_a_message_into_the_outbox(carrier: CarrierUnderTest) ->
 
 
 async def test_async_http_client_works_too(carrier: CarrierUnderTest, app_side: AppSide) -> None:
-    http = AsyncTwilioHttpClient()
+    """The server's path: AsyncTwilioHttpClient and the *_async methods, on the carrier's own loop."""
+    app_side.twiml["/answer"] = HANGUP
+    http = AsyncTwilioHttpClient(timeout=10)
     try:
         client = twilio_client(carrier.base_url, ACCOUNT_SID, AUTH_TOKEN, http_client=http)
-        twiml = "<Response><Hangup/></Response>"
-        call = await client.calls.create_async(to=CALLEE, from_=OUR_NUMBER, twiml=twiml)
+        call = await client.calls.create_async(
+            to=CALLEE,
+            from_=OUR_NUMBER,
+            url=app_side.url("/answer"),
+            status_callback=app_side.url("/status"),
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            timeout=5,
+            time_limit=60,
+        )
         message = await client.messages.create_async(to=CALLEE, from_=OUR_NUMBER, body="hi")
+        await app_side.wait_for(lambda: len(app_side.on("/answer")) == 1)
         fetched = await client.calls(call.sid).fetch_async()
+        ended = await client.calls(call.sid).update_async(status="completed")
     finally:
         await http.close()
-    assert fetched.sid == call.sid and message.body == "hi"
+    assert fetched.sid == call.sid and fetched.status == "in-progress" and message.body == "hi"
+    assert ended.status == "completed"
     assert (await carrier.carrier.wait_finished(call.sid, 5)).status == "completed"
+    await app_side.wait_for(lambda: len(app_side.on("/status")) == 4)
+    assert [h.params["CallStatus"] for h in app_side.on("/status")] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
 
 
 async def test_wrong_credentials_raise_401(carrier: CarrierUnderTest) -> None:
