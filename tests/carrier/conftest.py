@@ -1,4 +1,4 @@
-"""Fixtures for the carrier tests; the harness itself lives in carrier_harness.py."""
+"""Fixtures for the carrier tests; the harness itself lives in harness.py."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from carrier_harness import AppSide, CarrierUnderTest, build_app_side, make_settings
 
 from orchestrator.carrier import CARRIER_KEY, CarrierSettings, create_carrier_app
+
+from .harness import AppSide, CarrierUnderTest, build_app_side, make_settings
 
 
 @pytest.fixture

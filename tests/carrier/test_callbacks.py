@@ -6,9 +6,10 @@ import asyncio
 from email.utils import parsedate_to_datetime
 
 import pytest
-from carrier_harness import CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest, Hit
 
 from orchestrator.carrier import CallRequest, Chaos, Outcome, Scenario
+
+from .harness import CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest, Hit
 
 ALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 

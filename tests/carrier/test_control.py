@@ -7,10 +7,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from carrier_harness import CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest, loud_ms, tone_pcm
 
 from orchestrator.carrier import load_carrier_settings
 from orchestrator.carrier.settings import SettingsError
+
+from .harness import CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest, loud_ms, tone_pcm
 
 CALLER = "+15550003000"
 

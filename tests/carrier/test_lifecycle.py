@@ -8,7 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from carrier_harness import (
+
+from orchestrator.carrier import CallRequest, Carrier, Scenario, running_carrier
+from orchestrator.twilio_client import twilio_client
+
+from .harness import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CALLEE,
@@ -18,9 +22,6 @@ from carrier_harness import (
     make_settings,
     tone_pcm,
 )
-
-from orchestrator.carrier import CallRequest, Carrier, Scenario, running_carrier
-from orchestrator.twilio_client import twilio_client
 
 SLOW_PHONE = "+15550004000"
 

@@ -7,11 +7,12 @@ import re
 
 import aiohttp
 import pytest
-from carrier_harness import ACCOUNT_SID, AUTH_TOKEN, CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 
 from orchestrator.twilio_client import TWILIO_API_BASE, twilio_client
+
+from .harness import ACCOUNT_SID, AUTH_TOKEN, CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest
 
 SID = re.compile(r"^CA[0-9a-f]{32}$")
 HANGUP = "<Response><Pause length='30'/></Response>"

@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
-from carrier_harness import (
+from twilio.request_validator import RequestValidator
+
+from orchestrator.carrier import CallRequest, Carrier, Dtmf, HangUp, PlayPcm, PlayWav, Scenario, Wait
+from orchestrator.carrier.audio import mulaw_decode, mulaw_encode
+
+from .harness import (
     AUTH_TOKEN,
     CALLEE,
     OUR_NUMBER,
@@ -22,10 +27,6 @@ from carrier_harness import (
     make_settings,
     tone_pcm,
 )
-from twilio.request_validator import RequestValidator
-
-from orchestrator.carrier import CallRequest, Carrier, Dtmf, HangUp, PlayPcm, PlayWav, Scenario, Wait
-from orchestrator.carrier.audio import mulaw_decode, mulaw_encode
 
 STREAM_SID = re.compile(r"^MZ[0-9a-f]{32}$")
 
