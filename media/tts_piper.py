@@ -1,10 +1,12 @@
 """Embedded text-to-speech: Piper with the bundled en_US "joe" voice, shaped into persona voices.
 
 Only one English Piper voice ships on the registry, so the personas are derived from it:
-- pitch: render `r = 2**(semitones/12)` times slower (length_scale * r), then play it r times
-  faster by resampling from `native_rate * r` to the output rate. Pitch (and formants) move by r,
-  duration comes back to normal, and the same single soxr pass also converts 22050 Hz to the
-  pipeline's rate, so a shifted voice costs nothing extra;
+- pitch: render with length_scale * r (`r = 2**(semitones/12)`), then play it r times faster by
+  resampling from `native_rate * r` to the output rate. Pitch and formants move by exactly r
+  (measured: joe 89 Hz -> 75 Hz at -3, 132 Hz at +7), and the same single soxr pass converts
+  22050 Hz to the pipeline's rate, so a shifted voice costs nothing extra. Piper's durations grow
+  slower than length_scale, so a shift leaves a small tempo change (about -12% at +6, +8% at -3):
+  each persona's `length_scale` is tuned on the measured result, not on the formula;
 - pace: Piper's `length_scale`; prosody: `noise_scale` (expressiveness), `noise_w` (rhythm);
 - loudness: Piper peak-normalises each sentence, then `volume` scales it (<1 leaves headroom for
   the resampler's overshoot; samples are clipped, never wrapped).
