@@ -111,6 +111,7 @@ class LocalLlmServer:
         with log_path.open("wb") as log:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-I",  # isolated: personas/ must not shadow modules that xllamacpp imports
                 llama_process.__file__,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
