@@ -44,9 +44,7 @@ class EmbeddedPostgres:
             # initdb + start takes ~0.5 s of subprocess work: keep it off the event loop.
             self._server = await asyncio.to_thread(pgserver.get_server, self.data_dir, cleanup_mode="stop")
         except Exception as exc:
-            raise EmbeddedDatabaseError(
-                f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}"
-            ) from exc
+            raise EmbeddedDatabaseError(f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}") from exc
         admin_dsn = self._server.get_uri()
         await _ensure_database(admin_dsn, DATABASE_NAME)
         log.info("embedded PostgreSQL running in %s", self.data_dir)

@@ -40,9 +40,7 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if match is None:
             raise MigrationError(f"{path.name}: migration files must be named NNNN_name.sql")
         data = path.read_bytes()
-        migrations.append(
-            Migration(int(match[1]), match[2], data.decode("utf-8"), hashlib.sha256(data).hexdigest())
-        )
+        migrations.append(Migration(int(match[1]), match[2], data.decode("utf-8"), hashlib.sha256(data).hexdigest()))
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError("two migration files share a version number")
@@ -108,9 +106,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
                         migration.checksum,
                     )
             except asyncpg.PostgresError as exc:
-                raise MigrationError(
-                    f"migration {migration.version:04d}_{migration.name}.sql failed: {exc}"
-                ) from exc
+                raise MigrationError(f"migration {migration.version:04d}_{migration.name}.sql failed: {exc}") from exc
             log.info("applied migration %04d_%s", migration.version, migration.name)
         return pending
     finally:

@@ -35,6 +35,20 @@ async def get_user(pool: asyncpg.Pool, user_id: uuid.UUID) -> asyncpg.Record | N
 
 async def get_login(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:
     """The user and password hash for an email, whatever its case."""
+    return await pool.fetchrow(f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email)
+
+
+async def by_verified_phone(pool: asyncpg.Pool, phone: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email
+        f"SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND phone_verified_at IS NOT NULL", phone
+    )
+
+
+async def favorite_persona(pool: asyncpg.Pool, user_id: uuid.UUID) -> str | None:
+    """The persona the user most recently marked as a favorite (still existing)."""
+    return await pool.fetchval(
+        """SELECT up.persona_id FROM user_personas up JOIN personas p ON p.id = up.persona_id
+           WHERE up.user_id = $1 AND up.favorite AND p.deleted_at IS NULL
+           ORDER BY up.updated_at DESC LIMIT 1""",
+        user_id,
     )

@@ -171,9 +171,7 @@ class TurnDetector:
         if self._state is _State.SPEAKING and silence_ms >= self.settings.speculative_silence_ms:
             self._state = _State.PAUSED
             pcm, pcm_start_ms = self._utterance()
-            return [
-                SpeculativePause(pcm, pcm_start_ms, self._onset_ms, self._last_voiced_end_ms, window.end_ms)
-            ]
+            return [SpeculativePause(pcm, pcm_start_ms, self._onset_ms, self._last_voiced_end_ms, window.end_ms)]
         return []
 
     def _mark_voiced(self, window: VadWindow) -> None:

@@ -70,6 +70,8 @@ class ApiRequest:
 
 
 Handler = Callable[[ApiRequest], Awaitable[web.StreamResponse]]
+# Runs on the raw form before it is validated: a webhook's signature is checked before anything else.
+FormGuard = Callable[[web.Request, dict[str, str]], None]
 Authenticator = Callable[[web.Request], Awaitable[Identity]]
 
 
@@ -82,9 +84,12 @@ class Operation:
     tag: str
     responses: Mapping[int, tuple[str, dict | None]]
     body: dict | None = None
+    form: dict | None = None
     query: Mapping[str, dict] = field(default_factory=dict)
     path_params: Mapping[str, dict] = field(default_factory=dict)
     auth: bool = True
+    form_guard: FormGuard | None = None
+    raw: bool = False  # a plain aiohttp handler (e.g. a websocket), documented but not wrapped
 
 
 class ApiRoutes:
@@ -108,14 +113,31 @@ class ApiRoutes:
         tag: str,
         responses: Mapping[int, tuple[str, dict | None]],
         body: dict | None = None,
+        form: dict | None = None,
         query: Mapping[str, dict] | None = None,
         path_params: Mapping[str, dict] | None = None,
         auth: bool = True,
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+        form_guard: FormGuard | None = None,
+        raw: bool = False,
+    ) -> Callable[[Any], Any]:
+        """Declare an operation: `body` is a JSON body's schema, `form` a form-encoded one's (webhooks)."""
+
+        def register(handler: Any) -> Any:
             self.operations.append(
                 Operation(
-                    method, path, handler, summary, tag, responses, body, query or {}, path_params or {}, auth
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    responses,
+                    body,
+                    form,
+                    query or {},
+                    path_params or {},
+                    auth,
+                    form_guard,
+                    raw,
                 )
             )
             return handler
@@ -124,7 +146,8 @@ class ApiRoutes:
 
     def install(self, app: web.Application, authenticate: Authenticator) -> None:
         for operation in self.operations:
-            app.router.add_route(operation.method, operation.path, _endpoint(operation, authenticate))
+            handler = operation.handler if operation.raw else _endpoint(operation, authenticate)
+            app.router.add_route(operation.method, operation.path, handler)
 
     def openapi(self, title: str, version: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -134,14 +157,13 @@ class ApiRoutes:
             "openapi": "3.1.0",
             "info": {"title": title, "version": version},
             "paths": paths,
-            "components": {
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-            },
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         }
 
 
 def _endpoint(op: Operation, authenticate: Authenticator) -> Callable[[web.Request], Awaitable[Any]]:
     body_validator = Draft202012Validator(op.body) if op.body is not None else None
+    form_validator = Draft202012Validator(op.form) if op.form is not None else None
     query_validators = {name: Draft202012Validator(schema) for name, schema in op.query.items()}
     path_patterns = {name: re.compile(schema["pattern"]) for name, schema in op.path_params.items()}
 
@@ -151,7 +173,11 @@ def _endpoint(op: Operation, authenticate: Authenticator) -> Callable[[web.Reque
                 raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}")
         identity = await authenticate(request) if op.auth else None
         query = _read_query(request, op.query, query_validators)
-        body = await _read_body(request, body_validator) if body_validator is not None else None
+        body = None
+        if body_validator is not None:
+            body = await _read_body(request, body_validator)
+        elif form_validator is not None:
+            body = await _read_form(request, form_validator, op.form_guard)
         return await op.handler(ApiRequest(request, body, query, identity))
 
     endpoint.__name__ = op.handler.__name__
@@ -171,6 +197,24 @@ async def _read_body(request: web.Request, validator: Draft202012Validator) -> A
         raise ApiError(400, "invalid_body", "a JSON object body is required")
     _validate(validator, body)
     return body
+
+
+async def _read_form(request: web.Request, validator: Draft202012Validator, guard: FormGuard | None) -> dict[str, str]:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/x-www-form-urlencoded")
+    try:
+        form = await request.post()  # aiohttp enforces client_max_size here (413)
+    except ValueError:
+        raise ApiError(400, "invalid_form", "the form body cannot be parsed") from None
+    if len(form) != len(set(form.keys())):
+        raise ApiError(400, "invalid_form", "a form field is repeated")
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    if len(fields) != len(form):
+        raise ApiError(400, "invalid_form", "file uploads are not accepted")
+    if guard is not None:
+        guard(request, fields)
+    _validate(validator, fields)
+    return fields
 
 
 def _refuse_constant(name: str) -> None:
@@ -249,17 +293,20 @@ def _document(op: Operation) -> dict[str, Any]:
         "responses": {},
     }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": schema}
-        for name, schema in op.path_params.items()
+        {"name": name, "in": "path", "required": True, "schema": schema} for name, schema in op.path_params.items()
     ]
     parameters += [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in op.query.items()
+        {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in op.query.items()
     ]
     if parameters:
         doc["parameters"] = parameters
     if op.body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+    if op.form is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": op.form}},
+        }
     if op.auth:
         doc["security"] = [{"bearer": []}]
     for status, (description, schema) in sorted(op.responses.items()):
@@ -267,8 +314,9 @@ def _document(op: Operation) -> dict[str, Any]:
         if schema is not None:
             entry["content"] = {"application/json": {"schema": schema}}
         doc["responses"][str(status)] = entry
-    needed = [400] if op.body is not None or op.query else []
-    needed += [413, 415] if op.body is not None else []
+    has_body = op.body is not None or op.form is not None
+    needed = [400] if has_body or op.query else []
+    needed += [413, 415] if has_body else []
     needed += [401] if op.auth else []
     needed += [404] if op.path_params else []
     for status in needed:

@@ -8,32 +8,43 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from db import rate_limits, revoked_tokens
+from db import rate_limits, revoked_tokens, stream_tokens
 from db.embedded import EmbeddedPostgres
 from db.migrate import load_migrations, migrate
 from db.pool import create_pool
+from db.recorder import Recorder
+from media.call import Call, CallLines, CallSettings, Engines
 from orchestrator.api import ApiRoutes
 from orchestrator.auth import authenticate
 from orchestrator.config import Settings
-from orchestrator.keys import MIGRATIONS, POOL, SETTINGS, TOKENS
+from orchestrator.engines import embedded_engines
+from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, MIGRATIONS, POOL, RECORDER, SETTINGS, TOKENS
 from orchestrator.middleware import json_errors, request_context
-from orchestrator.routes import accounts, health, personas
+from orchestrator.routes import accounts, calls, health, personas, phone, twilio
+from orchestrator.telephony_setup import telephony
 from orchestrator.tokens import TokenService
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-API = ApiRoutes.combine(health.routes, accounts.routes, personas.routes)
+API = ApiRoutes.combine(health.routes, accounts.routes, personas.routes, phone.routes, calls.routes, twilio.routes)
 
 
-def create_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        middlewares=[request_context, json_errors], client_max_size=settings.server.max_body_bytes
-    )
+def create_app(settings: Settings, *, engines: Engines | None = None) -> web.Application:
+    """The server. `engines` replaces the configured speech and language engines (tests, benchmarks)."""
+    app = web.Application(middlewares=[request_context, json_errors], client_max_size=settings.server.max_body_bytes)
     app[SETTINGS] = settings
     app[TOKENS] = TokenService(settings.auth)
     app[health.OPENAPI] = API.openapi("Call Me Back", VERSION)
+    app[CALL_SETTINGS] = call_settings(settings)
+    app[LIVE_CALLS] = set[Call]()
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(recorder)
+    if engines is None:
+        app.cleanup_ctx.append(embedded_engines)
+    else:
+        app[ENGINES] = engines
+    app.cleanup_ctx.append(telephony)
     app.cleanup_ctx.append(housekeeping)
     API.install(app, authenticate)
     return app
@@ -68,6 +79,49 @@ async def database(app: web.Application) -> AsyncIterator[None]:
             await embedded.stop()
 
 
+def call_settings(settings: Settings) -> CallSettings:
+    section = settings.call
+    return CallSettings(
+        turns=settings.turns,
+        vad=settings.vad,
+        pacer=settings.pacer,
+        lines=CallLines(
+            fallback=section.fallback_line,
+            still_there=section.still_there_line,
+            idle_goodbye=section.idle_goodbye_line,
+            time_warning=section.time_warning_line,
+            time_goodbye=section.time_goodbye_line,
+            shutdown_goodbye=section.shutdown_goodbye_line,
+        ),
+        first_token_timeout_s=section.first_token_timeout_s,
+        stt_timeout_s=section.stt_timeout_s,
+        tts_timeout_s=section.tts_timeout_s,
+        idle_prompt_s=section.idle_prompt_s,
+        idle_hangup_s=section.idle_hangup_s,
+        time_warning_s=section.time_warning_s,
+        min_transcript_chars=section.min_transcript_chars,
+    )
+
+
+async def recorder(app: web.Application) -> AsyncIterator[None]:
+    """The app-wide call recorder; drained before the pool closes so no accepted row is lost."""
+    writer = Recorder(app[POOL])
+    app[RECORDER] = writer
+    task = asyncio.get_running_loop().create_task(writer.run(), name="recorder")
+    try:
+        yield
+    finally:
+        for call in list(app[LIVE_CALLS]):
+            await call.transport.close()
+        try:
+            async with asyncio.timeout(10):
+                await writer.flush()
+        except TimeoutError:
+            log.error("recorder: %d rows could not be written before shutdown", writer.pending)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def housekeeping(app: web.Application) -> AsyncIterator[None]:
     """Purge expired revoked tokens and rate-limit counters now and then."""
 
@@ -77,6 +131,7 @@ async def housekeeping(app: web.Application) -> AsyncIterator[None]:
                 pool = app[POOL]
                 tokens = await revoked_tokens.purge_expired(pool)
                 counters = await rate_limits.purge_expired(pool)
+                await stream_tokens.purge_expired(pool)
                 log.debug("purged %d revoked tokens and %d counters", tokens, counters)
             except Exception:  # a database blip must not end housekeeping for good
                 log.warning("housekeeping purge failed; will retry", exc_info=True)

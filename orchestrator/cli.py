@@ -68,9 +68,7 @@ async def _migrate(settings: Settings) -> int:
         embedded = EmbeddedPostgres(settings.server.data_dir / "postgres")
         dsn = await embedded.start()
     try:
-        pool = await create_pool(
-            dsn, min_size=1, max_size=1, command_timeout_s=settings.database.command_timeout_s
-        )
+        pool = await create_pool(dsn, min_size=1, max_size=1, command_timeout_s=settings.database.command_timeout_s)
         try:
             async with pool.acquire() as conn:
                 applied = await migrate(conn, await asyncio.to_thread(load_migrations))

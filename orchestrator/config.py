@@ -7,6 +7,7 @@ hides the value, so a settings object can be logged without leaking them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import tomllib
@@ -16,6 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from media.pacer import PacerSettings
+from media.stt_whisper import WhisperSettings
+from media.turns import TurnSettings
+from media.vad import VadSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -90,6 +96,105 @@ class TwilioSettings:
 
 
 @dataclass(frozen=True)
+class TelephonySettings:
+    ring_timeout_s: int
+    max_live_calls_per_user: int
+    calls_per_window: int
+    calls_window_s: int
+    daily_call_cap: int
+    allowed_countries: tuple[str, ...]
+    default_region: str
+    stream_token_ttl_s: int
+    inbound_default_persona: str
+    inbound_unknown_caller: str
+    inbound_unknown_message: str
+    persona_numbers: dict[str, str]
+    sms_code_ttl_s: int
+    sms_max_attempts: int
+    sms_resend_interval_s: int
+    sms_per_hour: int
+
+
+@dataclass(frozen=True)
+class CarrierSection:
+    """`[carrier]`: the built-in local carrier used when no Twilio credentials are set."""
+
+    host: str
+    port: int
+    from_number: str
+    recordings_dir: str
+    allow_insecure_ws: bool
+    answer_delay_s: float
+    progress_step_s: float
+    calls_per_second: float
+    say_words_per_minute: float
+    webhook_timeout_s: float
+    account_sid: str
+    auth_token: Secret
+
+
+@dataclass(frozen=True)
+class CallSection:
+    """`[call]`: lines, engine deadlines and silence handling of every call."""
+
+    fallback_line: str
+    still_there_line: str
+    idle_goodbye_line: str
+    time_warning_line: str
+    time_goodbye_line: str
+    shutdown_goodbye_line: str
+    first_token_timeout_s: float
+    stt_timeout_s: float
+    tts_timeout_s: float
+    idle_prompt_s: float
+    idle_hangup_s: float
+    time_warning_s: float
+    min_transcript_chars: int
+    max_stream_violations: int
+    stream_start_timeout_s: float
+
+
+@dataclass(frozen=True)
+class EnginesSection:
+    """`[engines]`: which engine does each job."""
+
+    stt: str
+    tts: str
+    llm: str
+
+
+@dataclass(frozen=True)
+class PiperSection:
+    """`[piper]`: the embedded voice; each persona's voice shaping comes from the persona itself."""
+
+    model_path: str
+    config_path: str
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class LocalLlmSection:
+    """`[local_llm]`: the embedded llama.cpp server and model."""
+
+    model: str
+    threads: int
+    context_tokens: int
+    parallel_slots: int
+    cache_ram_mib: int
+    start_timeout_s: float
+    stop_timeout_s: float
+
+
+@dataclass(frozen=True)
+class LlmSection:
+    """`[llm]`: the chat model (for engines.llm = "openai") and request limits for every model."""
+
+    model: str
+    timeout_s: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class OpenAiSettings:
     base_url: str
     api_key: Secret | None
@@ -101,6 +206,17 @@ class Settings:
     database: DatabaseSettings
     auth: AuthSettings
     twilio: TwilioSettings
+    telephony: TelephonySettings
+    carrier: CarrierSection
+    call: CallSection
+    turns: TurnSettings
+    vad: VadSettings
+    pacer: PacerSettings
+    engines: EnginesSection
+    whisper: WhisperSettings
+    piper: PiperSection
+    local_llm: LocalLlmSection
+    llm: LlmSection
     openai: OpenAiSettings
 
     @property
@@ -130,6 +246,17 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "auth": AuthSettings,
     "twilio": TwilioSettings,
+    "telephony": TelephonySettings,
+    "carrier": CarrierSection,
+    "call": CallSection,
+    "turns": TurnSettings,
+    "vad": VadSettings,
+    "pacer": PacerSettings,
+    "engines": EnginesSection,
+    "whisper": WhisperSettings,
+    "piper": PiperSection,
+    "local_llm": LocalLlmSection,
+    "llm": LlmSection,
     "openai": OpenAiSettings,
 }
 _MIN_JWT_SECRET_BYTES = 32
@@ -153,8 +280,13 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: Path = DEFA
         value = env.get(name, "")
         raw.setdefault(section, {})[key] = Secret(value) if value else None
     raw["server"]["data_dir"] = _resolve_data_dir(str(raw["server"].get("data_dir", "auto")), env)
+    data_dir = raw["server"]["data_dir"]
     if raw["auth"].get("jwt_secret") is None and not raw["database"].get("url"):
-        raw["auth"]["jwt_secret"] = _local_jwt_secret(raw["server"]["data_dir"])
+        raw["auth"]["jwt_secret"] = _local_secret(data_dir, "jwt_secret")
+    # The local carrier's credentials are made here once, so every process of this install agrees.
+    carrier_token = _local_secret(data_dir, "carrier_auth_token")
+    raw["carrier"]["auth_token"] = carrier_token
+    raw["carrier"]["account_sid"] = "AC" + hashlib.sha256(carrier_token.reveal().encode()).hexdigest()[:32]
     built = {name: _build(cls, name, raw.get(name, {}), problems) for name, cls in _SECTIONS.items()}
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
@@ -196,15 +328,25 @@ def _build(cls: type, section: str, values: dict, problems: list[str]) -> object
             kwargs[name] = _coerce(values[name], hints[name])
         except (TypeError, ValueError) as exc:
             problems.append(f"[{section}] {name}: {exc}")
-    return cls(**kwargs) if len(kwargs) == len(names) else None
+    if len(kwargs) != len(names):
+        return None
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # the section's own range checks
+        problems.append(f"[{section}] {exc}")
+        return None
 
 
 def _coerce(value: object, kind: object) -> object:
     """Convert a TOML or environment value to the annotated type, or say what was expected."""
+    if typing.get_origin(kind) is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise ValueError(f"expected one of {', '.join(map(repr, typing.get_args(kind)))}, got {value!r}")
+        return value
     if isinstance(kind, types.UnionType):
         options = typing.get_args(kind)
-        if value is None and type(None) in options:
-            return None
+        if type(None) in options and (value is None or value == ""):
+            return None  # TOML has no null: "" means none
         kind = next(option for option in options if option is not type(None))
     if kind is Secret:
         if isinstance(value, Secret):
@@ -236,6 +378,15 @@ def _coerce(value: object, kind: object) -> object:
         return value
     if kind is Path:
         return Path(str(value))
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple and args[1:] == (Ellipsis,):
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        return tuple(_coerce(item, args[0]) for item in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table, got {value!r}")
+        return {_coerce(k, args[0]): _coerce(v, args[1]) for k, v in value.items()}
     raise TypeError(f"unsupported setting type {kind!r}")
 
 
@@ -259,6 +410,22 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("[auth] token_lifetime_s: must be at least 60")
     if not _is_url(settings.twilio.api_base, ("http", "https")):
         problems.append("[twilio] api_base (TWILIO_API_BASE): expected an http(s) URL")
+    engines = settings.engines
+    if (engines.stt, engines.tts) != ("whisper", "piper"):
+        problems.append('[engines] stt/tts: only "whisper" and "piper" are available in this version')
+    if engines.llm not in ("local", "openai"):
+        problems.append('[engines] llm: expected "local" or "openai"')
+    if engines.llm == "openai" and settings.openai.api_key is None:
+        problems.append('OPENAI_API_KEY: required when [engines] llm = "openai"')
+    telephony = settings.telephony
+    if telephony.inbound_unknown_caller not in ("message", "reject"):
+        problems.append('[telephony] inbound_unknown_caller: expected "message" or "reject"')
+    if any(len(code) != 2 or not code.isupper() for code in telephony.allowed_countries):
+        problems.append('[telephony] allowed_countries: expected ISO 3166 alpha-2 codes like "US"')
+    if settings.twilio.account_sid and settings.twilio.auth_token is None:
+        problems.append("TWILIO_AUTH_TOKEN: required when TWILIO_ACCOUNT_SID is set")
+    if settings.twilio.account_sid and not settings.twilio.from_number:
+        problems.append("TWILIO_FROM_NUMBER: required when TWILIO_ACCOUNT_SID is set")
     if not _is_url(settings.openai.base_url, ("http", "https")):
         problems.append("[openai] base_url (OPENAI_BASE_URL): expected an http(s) URL")
 
@@ -277,9 +444,9 @@ def _resolve_data_dir(value: str, env: Mapping[str, str]) -> Path:
     return Path(base) / "callmeback"
 
 
-def _local_jwt_secret(data_dir: Path) -> Secret:
+def _local_secret(data_dir: Path, name: str) -> Secret:
     """For a single-machine install: a random secret generated once, readable by its owner only."""
-    path = data_dir / "secrets" / "jwt_secret"
+    path = data_dir / "secrets" / name
     try:
         return Secret(path.read_text().strip())
     except FileNotFoundError:
@@ -287,7 +454,7 @@ def _local_jwt_secret(data_dir: Path) -> Secret:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Write a private temp file, then link it into place: a racing process sees either no file or the
     # whole secret, never an empty one, and the first link wins.
-    temp = path.with_name(f".jwt_secret.{os.getpid()}.{secrets.token_hex(4)}")
+    temp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_urlsafe(48))

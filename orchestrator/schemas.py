@@ -107,3 +107,86 @@ PERSONA_LIST: dict[str, Any] = {
     "required": ["personas"],
     "properties": {"personas": {"type": "array", "items": PERSONA}},
 }
+
+_NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
+CALL: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "persona_id",
+        "direction",
+        "from",
+        "to",
+        "status",
+        "context",
+        "requested_at",
+        "answered_at",
+        "ended_at",
+        "duration_s",
+        "end_reason",
+        "answered_by",
+        "error",
+        "time_limit_s",
+    ],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "persona_id": _NULLABLE_STRING,
+        "direction": {"type": "string", "enum": ["outbound", "inbound", "browser"]},
+        "from": _NULLABLE_STRING,
+        "to": _NULLABLE_STRING,
+        "status": {"type": "string"},
+        "context": {"type": "string"},
+        "requested_at": TIMESTAMP,
+        "answered_at": NULLABLE_TIMESTAMP,
+        "ended_at": NULLABLE_TIMESTAMP,
+        "duration_s": {"type": ["integer", "null"]},
+        "end_reason": _NULLABLE_STRING,
+        "answered_by": _NULLABLE_STRING,
+        "error": _NULLABLE_STRING,
+        "time_limit_s": {"type": ["integer", "null"]},
+    },
+}
+CALL_DETAIL: dict[str, Any] = {
+    "type": "object",
+    "required": [*CALL["required"], "events", "transcript"],
+    "properties": {
+        **CALL["properties"],
+        "events": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["status", "sequence_number", "at"],
+                "properties": {
+                    "status": {"type": "string"},
+                    "sequence_number": {"type": ["integer", "null"]},
+                    "at": TIMESTAMP,
+                },
+            },
+        },
+        "transcript": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["seq", "role", "text", "heard_text", "interrupted", "started_at", "ended_at"],
+                "properties": {
+                    "seq": {"type": "integer"},
+                    "role": {"type": "string", "enum": ["caller", "persona", "system"]},
+                    "text": {"type": "string"},
+                    "heard_text": _NULLABLE_STRING,
+                    "interrupted": {"type": "boolean"},
+                    "started_at": TIMESTAMP,
+                    "ended_at": NULLABLE_TIMESTAMP,
+                    "latency_ms": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+                },
+            },
+        },
+    },
+}
+CALL_PAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["calls", "next"],
+    "properties": {
+        "calls": {"type": "array", "items": CALL},
+        "next": {"type": ["string", "null"], "description": "pass as ?before= for the next page"},
+    },
+}

@@ -34,5 +34,46 @@ def persona_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def call_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "persona_id": row["persona_id"],
+        "direction": row["direction"],
+        "from": row["from_number"],
+        "to": row["to_number"],
+        "status": row["status"],
+        "context": row["context"],
+        "requested_at": _time(row["requested_at"]),
+        "answered_at": _time(row["answered_at"]),
+        "ended_at": _time(row["ended_at"]),
+        "duration_s": row["duration_s"],
+        "end_reason": row["end_reason"],
+        "answered_by": row["answered_by"],
+        "error": row["error"],
+        "time_limit_s": row["time_limit_s"],
+    }
+
+
+def call_event_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "status": row["status"],
+        "sequence_number": row["sequence_number"],
+        "at": _time(row["occurred_at"]),
+    }
+
+
+def utterance_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "role": row["role"],
+        "text": row["text"],
+        "heard_text": row["heard_text"],
+        "interrupted": row["interrupted"],
+        "started_at": _time(row["started_at"]),
+        "ended_at": _time(row["ended_at"]),
+        "latency_ms": row["latency"],
+    }
+
+
 def _time(value: Any) -> str | None:
     return value.isoformat() if value is not None else None

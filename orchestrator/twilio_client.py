@@ -15,9 +15,7 @@ from twilio.rest import Client
 TWILIO_API_BASE = "https://api.twilio.com"
 
 
-def twilio_client(
-    api_base: str, account_sid: str, auth_token: str, *, http_client: HttpClient | None = None
-) -> Client:
+def twilio_client(api_base: str, account_sid: str, auth_token: str, *, http_client: HttpClient | None = None) -> Client:
     """A `twilio.rest.Client` whose Voice/Messaging API lives at `api_base` (no trailing path).
 
     The default http client is synchronous (requests): call it via `asyncio.to_thread`. Pass

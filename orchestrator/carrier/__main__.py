@@ -14,9 +14,7 @@ from .settings import load_carrier_settings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description="Offline stand-in for Twilio (REST, webhooks, media streams)."
-    )
+    parser = argparse.ArgumentParser(description="Offline stand-in for Twilio (REST, webhooks, media streams).")
     parser.add_argument("config", type=Path, help="TOML file with a [carrier] table")
     args = parser.parse_args()
     with args.config.open("rb") as file:

@@ -23,9 +23,7 @@ from .settings import CarrierSettings
 log = logging.getLogger(__name__)
 
 
-def create_carrier_app(
-    settings: CarrierSettings, *, text_to_speech: TextToSpeech | None = None
-) -> web.Application:
+def create_carrier_app(settings: CarrierSettings, *, text_to_speech: TextToSpeech | None = None) -> web.Application:
     """An app serving Twilio's REST API and `/_carrier/...`; `app[CARRIER_KEY]` is its Carrier."""
     app = web.Application()
     carrier = Carrier(settings, text_to_speech=text_to_speech)

@@ -82,9 +82,7 @@ class Message:
             "price_unit": "USD",
             "status": self.status,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}.json",
-            "subresource_uris": {
-                "media": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}/Media.json"
-            },
+            "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}/Media.json"},
         }
 
 
@@ -149,9 +147,7 @@ class Carrier:
 
     def _running_board(self) -> Switchboard:
         if self._board is None:
-            raise RuntimeError(
-                "Carrier is not started: use `async with Carrier(...)` or create_carrier_app()"
-            )
+            raise RuntimeError("Carrier is not started: use `async with Carrier(...)` or create_carrier_app()")
         return self._board
 
     async def _dial_slot(self) -> None:

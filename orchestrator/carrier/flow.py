@@ -289,16 +289,12 @@ class _CallRun:
     # --- media stream -----------------------------------------------------------------------------
 
     async def _stream(self, stream: Stream) -> StreamEnd | None:
-        report = StreamReport(
-            url=stream.url, stream_sid=new_stream_sid(), custom_parameters=dict(stream.parameters)
-        )
+        report = StreamReport(url=stream.url, stream_sid=new_stream_sid(), custom_parameters=dict(stream.parameters))
         self.call.report.streams.append(report)
         parts = urlsplit(stream.url)
         allowed = {"wss", "ws"} if self.settings.allow_insecure_ws else {"wss"}
         if parts.scheme not in allowed:
-            return self._stream_failed(
-                stream, report, STREAM_URL_SCHEME, f"URL scheme {parts.scheme!r} not supported"
-            )
+            return self._stream_failed(stream, report, STREAM_URL_SCHEME, f"URL scheme {parts.scheme!r} not supported")
         if parts.query:
             return self._stream_failed(stream, report, STREAM_HANDSHAKE, "query strings are not supported")
         target = StreamTarget(
@@ -328,9 +324,7 @@ class _CallRun:
         self.call.report.error(code, message)
         self._stream_event(stream, report, "stream-error", message)
 
-    def _stream_event(
-        self, stream: Stream, report: StreamReport, event: str, error: str | None = None
-    ) -> None:
+    def _stream_event(self, stream: Stream, report: StreamReport, event: str, error: str | None = None) -> None:
         if stream.status_callback is None:
             return
         params = {

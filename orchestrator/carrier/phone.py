@@ -279,9 +279,7 @@ class _StreamSession:
             await self._echo_mark(name, flushed=False)
 
     async def _echo_mark(self, name: str, *, flushed: bool) -> None:
-        self._report.marks.append(
-            MarkEcho(name, self._now_ms(), self._played_bytes * 1000 / RATE_HZ, flushed)
-        )
+        self._report.marks.append(MarkEcho(name, self._now_ms(), self._played_bytes * 1000 / RATE_HZ, flushed))
         await self._send({"event": "mark", "streamSid": self._sid, "mark": {"name": name}})
 
     async def _listen(self) -> None:

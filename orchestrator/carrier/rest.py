@@ -80,9 +80,7 @@ async def twilio_errors(request: web.Request, handler: Handler) -> web.StreamRes
             raise RestError(404, NOT_FOUND, f"The requested resource {request.path} was not found")
         return await handler(request)
     except web.HTTPNotFound:
-        return error_response(
-            RestError(404, NOT_FOUND, f"The requested resource {request.path} was not found")
-        )
+        return error_response(RestError(404, NOT_FOUND, f"The requested resource {request.path} was not found"))
     except RestError as error:
         return error_response(error)
 
@@ -111,9 +109,7 @@ def _events(form: MultiDictProxy[str]) -> frozenset[str]:
     """StatusCallbackEvent may repeat and may hold space-separated values; default: completed only."""
     events = frozenset(word for value in form.getall("StatusCallbackEvent", []) for word in value.split())
     if unknown := events - CALL_EVENTS:
-        raise RestError(
-            400, INVALID_PARAMETER, f"StatusCallbackEvent values not supported: {sorted(unknown)}"
-        )
+        raise RestError(400, INVALID_PARAMETER, f"StatusCallbackEvent values not supported: {sorted(unknown)}")
     return events or frozenset({"completed"})
 
 
@@ -128,9 +124,7 @@ def _call_request(form: MultiDictProxy[str]) -> CallRequest:
         raise RestError(400, INVALID_URL, "Url parameter is required")
     machine_detection = form.get("MachineDetection") or None
     if machine_detection is not None and machine_detection not in MACHINE_DETECTION:
-        raise RestError(
-            400, INVALID_PARAMETER, f"MachineDetection must be one of {sorted(MACHINE_DETECTION)}"
-        )
+        raise RestError(400, INVALID_PARAMETER, f"MachineDetection must be one of {sorted(MACHINE_DETECTION)}")
     return CallRequest(
         to=form["To"],
         from_=form["From"],
@@ -164,9 +158,7 @@ async def update_call(request: web.Request) -> web.Response:
     carrier = request.app[CARRIER_KEY]
     status = form.get("Status")
     if status is None:
-        raise RestError(
-            400, INVALID_PARAMETER, "the local carrier only supports Status=completed|canceled updates"
-        )
+        raise RestError(400, INVALID_PARAMETER, "the local carrier only supports Status=completed|canceled updates")
     if status not in ("completed", "canceled"):
         raise RestError(400, INVALID_PARAMETER, f"Status must be completed or canceled, not {status!r}")
     return web.json_response(carrier.hang_up(request.match_info["sid"], status).resource())

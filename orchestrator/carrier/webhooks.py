@@ -124,6 +124,4 @@ class StatusCallbacks:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self._report.error(HTTP_RETRIEVAL_FAILURE, f"status callback {self._url}: {exc!r}")
                 log.warning("status callback to %s failed: %r", self._url, exc)
-            self._report.callbacks.append(
-                CallbackDelivery(int(params["SequenceNumber"]), params["CallStatus"], status)
-            )
+            self._report.callbacks.append(CallbackDelivery(int(params["SequenceNumber"]), params["CallStatus"], status))

@@ -83,9 +83,7 @@ async def register(req: ApiRequest) -> web.Response:
             timezone=timezone,
         )
     except users.EmailTaken:
-        raise ApiError(
-            409, "email_taken", "an account with this email already exists", field="email"
-        ) from None
+        raise ApiError(409, "email_taken", "an account with this email already exists", field="email") from None
     token, _ = req.app[TOKENS].issue(user["id"])
     return web.json_response({"token": token, "user": user_json(user)}, status=201)
 
@@ -101,9 +99,7 @@ async def register(req: ApiRequest) -> web.Response:
 )
 async def login(req: ApiRequest) -> web.Response:
     settings, pool = req.app[SETTINGS].auth, req.app[POOL]
-    address = await rate_limits.hit(
-        pool, f"login:addr:{client_address(req.http)}", settings.login_attempt_window_s
-    )
+    address = await rate_limits.hit(pool, f"login:addr:{client_address(req.http)}", settings.login_attempt_window_s)
     if address.hits > settings.login_attempts_per_address:
         raise too_many_requests(address.retry_after_s, "too many login attempts from this address; try later")
     email = req.body["email"].strip().lower()

@@ -49,9 +49,7 @@ async def readyz(req: ApiRequest) -> web.Response:
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return web.json_response({"status": "unavailable", "reason": "database unreachable"}, status=503)
     except MigrationError:
-        return web.json_response(
-            {"status": "unavailable", "reason": "schema is not this version's"}, status=503
-        )
+        return web.json_response({"status": "unavailable", "reason": "schema is not this version's"}, status=503)
     if pending:
         return web.json_response({"status": "unavailable", "reason": "migrations pending"}, status=503)
     return web.json_response({"status": "ready"})

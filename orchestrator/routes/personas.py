@@ -76,9 +76,7 @@ async def get_persona(req: ApiRequest) -> web.Response:
 )
 async def update_persona(req: ApiRequest) -> web.Response:
     _refuse_builtin(await _visible(req))
-    row = await personas.update_persona(
-        req.app[POOL], req.user["id"], req.path("persona_id"), _clean(req.body)
-    )
+    row = await personas.update_persona(req.app[POOL], req.user["id"], req.path("persona_id"), _clean(req.body))
     if row is None:
         raise not_found("persona")
     return web.json_response(persona_json(row))
@@ -132,6 +130,5 @@ async def _set_favorite(req: ApiRequest, favorite: bool) -> web.Response:
 def _clean(body: dict) -> dict:
     """Trim the text fields a person types, so ' Coach ' and 'Coach' are one name."""
     return {
-        key: value.strip() if isinstance(value, str) and key != "core_prompt" else value
-        for key, value in body.items()
+        key: value.strip() if isinstance(value, str) and key != "core_prompt" else value for key, value in body.items()
     }

@@ -23,9 +23,7 @@ async def test_register_login_me_logout(client, unique_email) -> None:
     assert registered["user"]["name"] == "Jo" and registered["user"]["timezone"] == "Europe/Paris"
     assert registered["user"]["phone"] is None
 
-    response = await client.post(
-        "/api/auth/login", json={"email": unique_email.upper(), "password": PASSWORD}
-    )
+    response = await client.post("/api/auth/login", json={"email": unique_email.upper(), "password": PASSWORD})
     assert response.status == 200
     token = (await response.json())["token"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -47,9 +45,7 @@ async def test_register_login_me_logout(client, unique_email) -> None:
 async def test_duplicate_email_any_case_is_409(client, unique_email) -> None:
     first = await client.post("/api/auth/register", json={"email": unique_email, "password": PASSWORD})
     assert first.status == 201
-    again = await client.post(
-        "/api/auth/register", json={"email": unique_email.upper(), "password": PASSWORD}
-    )
+    again = await client.post("/api/auth/register", json={"email": unique_email.upper(), "password": PASSWORD})
     assert again.status == 409
     assert (await again.json())["error"] == {
         "code": "email_taken",
@@ -60,12 +56,8 @@ async def test_duplicate_email_any_case_is_409(client, unique_email) -> None:
 
 async def test_wrong_password_and_unknown_email_look_the_same(client) -> None:
     user = await sign_up(client)
-    wrong = await client.post(
-        "/api/auth/login", json={"email": user.user["email"], "password": "not it at all"}
-    )
-    unknown = await client.post(
-        "/api/auth/login", json={"email": "nobody@example.test", "password": PASSWORD}
-    )
+    wrong = await client.post("/api/auth/login", json={"email": user.user["email"], "password": "not it at all"})
+    unknown = await client.post("/api/auth/login", json={"email": "nobody@example.test", "password": PASSWORD})
     assert wrong.status == unknown.status == 401
     assert (await wrong.json()) == (await unknown.json())
 
@@ -108,9 +100,7 @@ async def test_bad_tokens_are_401(client) -> None:
     good = _forge(uid)
     assert (await client.get("/api/me", headers={"Authorization": f"Bearer {good}"})).status == 200
     bad_tokens = {
-        "expired": _forge(
-            uid, iat=datetime.now(UTC) - timedelta(hours=3), exp=datetime.now(UTC) - timedelta(hours=1)
-        ),
+        "expired": _forge(uid, iat=datetime.now(UTC) - timedelta(hours=3), exp=datetime.now(UTC) - timedelta(hours=1)),
         "forged": _forge(uid, secret="another secret entirely, long enough!!"),
         "wrong audience": _forge(uid, aud="someone-else"),
         "wrong issuer": _forge(uid, iss="evil"),
@@ -152,9 +142,7 @@ async def test_login_throttled_per_address(make_client) -> None:
     user = await sign_up(client)
     statuses = []
     for _ in range(6):
-        response = await client.post(
-            "/api/auth/login", json={"email": user.user["email"], "password": PASSWORD}
-        )
+        response = await client.post("/api/auth/login", json={"email": user.user["email"], "password": PASSWORD})
         statuses.append(response.status)
     assert statuses[:4] == [200] * 4
     assert statuses[4:] == [429, 429]

@@ -30,9 +30,7 @@ async def test_malformed_bodies_get_4xx_json(client: TestClient) -> None:
         (b'{"name": "x", "core_prompt": "y", "temperature": NaN}', "application/json", 400, None),
     ]
     for data, content_type, status, code in raw_cases:
-        response = await user.request(
-            "POST", "/api/personas", data=data, headers={"Content-Type": content_type}
-        )
+        response = await user.request("POST", "/api/personas", data=data, headers={"Content-Type": content_type})
         assert response.status == status, data
         assert response.content_type == "application/json"
         _assert_error(await response.json(), code)
@@ -90,9 +88,7 @@ async def test_responses_match_the_document(client: TestClient) -> None:
     """Drive each operation once (happy path and an error) and validate every body against its schema."""
     document = await (await client.get("/api/openapi.json")).json()
     user = await sign_up(client)
-    created = await (
-        await user.request("POST", "/api/personas", json={"name": "Zed", "core_prompt": "Hi"})
-    ).json()
+    created = await (await user.request("POST", "/api/personas", json={"name": "Zed", "core_prompt": "Hi"})).json()
     pid = created["id"]
     calls = [
         ("GET", "/healthz", "/healthz", None),

@@ -48,9 +48,7 @@ async def test_custom_persona_lifecycle(client) -> None:
     assert created["id"].startswith("coach-kim-") and not created["builtin"]
     assert {k: created[k] for k in NEW_PERSONA} == NEW_PERSONA
 
-    response = await user.request(
-        "PATCH", f"/api/personas/{created['id']}", json={"temperature": 1.2, "tagline": "x"}
-    )
+    response = await user.request("PATCH", f"/api/personas/{created['id']}", json={"temperature": 1.2, "tagline": "x"})
     assert response.status == 200
     updated = await response.json()
     assert updated["temperature"] == 1.2 and updated["tagline"] == "x" and updated["name"] == "Coach Kim"

@@ -42,12 +42,8 @@ async def finish(carrier: CarrierUnderTest, app_side: AppSide, call_sid: str, ca
     return app_side.on("/status")
 
 
-async def test_signed_callbacks_in_order_with_sequence_numbers(
-    carrier: CarrierUnderTest, app_side: AppSide
-) -> None:
-    app_side.twiml["/answer"] = (
-        "<Response><Say>Hello there friend</Say><Pause length='0.2'/><Hangup/></Response>"
-    )
+async def test_signed_callbacks_in_order_with_sequence_numbers(carrier: CarrierUnderTest, app_side: AppSide) -> None:
+    app_side.twiml["/answer"] = "<Response><Say>Hello there friend</Say><Pause length='0.2'/><Hangup/></Response>"
     call = carrier.carrier.place_call(request(app_side))
     hits = await finish(carrier, app_side, call.sid, 4)
 
@@ -86,9 +82,7 @@ async def test_only_requested_events_default_completed(carrier: CarrierUnderTest
     assert app_side.on("/answer") == []
 
 
-async def test_get_status_callbacks_are_signed_over_the_query(
-    carrier: CarrierUnderTest, app_side: AppSide
-) -> None:
+async def test_get_status_callbacks_are_signed_over_the_query(carrier: CarrierUnderTest, app_side: AppSide) -> None:
     call = carrier.carrier.place_call(
         request(
             app_side,
@@ -132,9 +126,7 @@ async def test_answer_after_timeout_is_no_answer(carrier: CarrierUnderTest, app_
     assert hits[-1].params["CallStatus"] == "no-answer"
 
 
-async def test_duplicated_callbacks_repeat_sequence_numbers(
-    carrier: CarrierUnderTest, app_side: AppSide
-) -> None:
+async def test_duplicated_callbacks_repeat_sequence_numbers(carrier: CarrierUnderTest, app_side: AppSide) -> None:
     carrier.carrier.set_scenario(CALLEE, Scenario(chaos=Chaos(duplicate=True)))
     call = carrier.carrier.place_call(request(app_side, twiml="<Response><Hangup/></Response>", url=None))
     hits = await finish(carrier, app_side, call.sid, 8)

@@ -26,9 +26,7 @@ async def control(
         return response.status, (await response.json() if response.status != 204 else None)
 
 
-async def test_inbound_call_reaches_the_numbers_voice_url(
-    carrier: CarrierUnderTest, app_side: AppSide
-) -> None:
+async def test_inbound_call_reaches_the_numbers_voice_url(carrier: CarrierUnderTest, app_side: AppSide) -> None:
     status, number = await control(
         carrier,
         "PUT",
@@ -53,9 +51,7 @@ async def test_inbound_call_reaches_the_numbers_voice_url(
     app_side.stream_handler = handler
     pcm = base64.b64encode(tone_pcm(0.2)).decode()
     script = [{"wait": 0.1}, {"pcm": pcm, "rate": 8000}, {"hangup": True}]
-    status, created = await control(
-        carrier, "POST", "/inbound", {"from": CALLER, "to": OUR_NUMBER, "script": script}
-    )
+    status, created = await control(carrier, "POST", "/inbound", {"from": CALLER, "to": OUR_NUMBER, "script": script})
     assert status == 201
     status, report = await control(carrier, "GET", f"/calls/{created['call_sid']}", wait="5", audio="1")
 

@@ -95,8 +95,7 @@ async def test_shutdown_ends_live_calls_and_their_streams(tmp_path: Path, app_si
 async def test_calls_per_second_queues_extra_calls(tmp_path: Path, app_side: AppSide) -> None:
     async with Carrier(make_settings(tmp_path, calls_per_second=10.0)) as carrier:
         sids = [
-            carrier.place_call(call_request(app_side, "<Response/>", frozenset({"initiated"}))).sid
-            for _ in range(3)
+            carrier.place_call(call_request(app_side, "<Response/>", frozenset({"initiated"}))).sid for _ in range(3)
         ]
         for sid in sids:
             await carrier.wait_finished(sid, 5)

@@ -87,9 +87,7 @@ async def test_protocol_messages_and_caller_frame_rate(carrier: CarrierUnderTest
         seen["frames"] = frames
 
     app_side.stream_handler = handler
-    sid = place(
-        carrier.carrier, app_side, connect_twiml(app_side, "<Say>after the stream</Say>", token="t-1", x="y")
-    )
+    sid = place(carrier.carrier, app_side, connect_twiml(app_side, "<Say>after the stream</Say>", token="t-1", x="y"))
     report = await carrier.carrier.wait_finished(sid, 10)
 
     assert seen["connected"] == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
@@ -126,9 +124,7 @@ async def test_protocol_messages_and_caller_frame_rate(carrier: CarrierUnderTest
     assert all(h.signature_valid for h in app_side.hits)
 
 
-async def test_marks_wait_for_playback_and_clear_flushes(
-    carrier: CarrierUnderTest, app_side: AppSide
-) -> None:
+async def test_marks_wait_for_playback_and_clear_flushes(carrier: CarrierUnderTest, app_side: AppSide) -> None:
     timings: dict[str, float] = {}
     tone = mulaw_encode(tone_pcm(2.0))
 
@@ -177,9 +173,7 @@ async def test_marks_wait_for_playback_and_clear_flushes(
     assert stream.invalid_messages == 0 and stream.media_received == 2
 
 
-async def test_invalid_server_messages_are_counted_not_fatal(
-    carrier: CarrierUnderTest, app_side: AppSide
-) -> None:
+async def test_invalid_server_messages_are_counted_not_fatal(carrier: CarrierUnderTest, app_side: AppSide) -> None:
     async def handler(ws: web.WebSocketResponse, request: web.Request) -> None:
         _, start = await handshake(ws)
         sid = start["streamSid"]
@@ -234,9 +228,7 @@ async def test_caller_script_audio_dtmf_and_hangup(
     events = [m["event"] for m in received]
     assert events[:2] == ["connected", "start"] and events[-1] == "stop"
     (dtmf,) = [m for m in received if m["event"] == "dtmf"]
-    assert dtmf["dtmf"] == {"track": "inbound_track", "digit": "5"} and isinstance(
-        dtmf["sequenceNumber"], str
-    )
+    assert dtmf["dtmf"] == {"track": "inbound_track", "digit": "5"} and isinstance(dtmf["sequenceNumber"], str)
     stop = received[-1]
     assert stop["stop"] == {"accountSid": carrier.carrier.settings.account_sid, "callSid": sid}
     assert [int(m["sequenceNumber"]) for m in received[1:]] == list(range(1, len(received)))

@@ -50,9 +50,7 @@ async def test_builtin_personas_are_seeded_and_distinct(make_database) -> None:
     conn = await asyncpg.connect(await make_database())
     try:
         await migrate(conn)
-        rows = await conn.fetch(
-            "SELECT id, core_prompt, voice::text AS voice FROM personas WHERE owner_id IS NULL"
-        )
+        rows = await conn.fetch("SELECT id, core_prompt, voice::text AS voice FROM personas WHERE owner_id IS NULL")
     finally:
         await conn.close()
     assert {r["id"] for r in rows} == {"brad", "sarah", "alex"}

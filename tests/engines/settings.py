@@ -12,17 +12,11 @@ from personas.local_llm import LocalLlmSettings
 VOICES = {
     # measured on a 20-word text at 8 kHz (bench/engines.py): median F0 / duration vs joe's 89 Hz / 9.0 s
     # no-excuses coach: lower, brisk, steady (75 Hz, 7.7 s)
-    "brad": PiperVoiceSettings(
-        length_scale=0.75, noise_scale=0.5, noise_w=0.6, pitch_semitones=-3.0, volume=0.9
-    ),
+    "brad": PiperVoiceSettings(length_scale=0.75, noise_scale=0.5, noise_w=0.6, pitch_semitones=-3.0, volume=0.9),
     # warm friend: clearly higher, unhurried, softer (132 Hz, 8.9 s)
-    "sarah": PiperVoiceSettings(
-        length_scale=1.1, noise_scale=0.5, noise_w=0.8, pitch_semitones=7.0, volume=0.85
-    ),
+    "sarah": PiperVoiceSettings(length_scale=1.1, noise_scale=0.5, noise_w=0.8, pitch_semitones=7.0, volume=0.85),
     # energetic challenger: quickest, brighter, livelier prosody (104 Hz, 7.1 s)
-    "alex": PiperVoiceSettings(
-        length_scale=0.7, noise_scale=0.8, noise_w=0.8, pitch_semitones=2.5, volume=0.9
-    ),
+    "alex": PiperVoiceSettings(length_scale=0.7, noise_scale=0.8, noise_w=0.8, pitch_semitones=2.5, volume=0.9),
 }
 
 WHISPER = WhisperSettings(

@@ -77,9 +77,7 @@ async def test_streams_a_short_reply_with_usage(local_model: OpenAiLanguageModel
     ("user", "tool"),
     [("ok bye, hang up now", "end_call"), ("Can you call me back tomorrow at 7 am?", "schedule_callback")],
 )
-async def test_chooses_a_tool_and_never_speaks_its_json(
-    local_model: OpenAiLanguageModel, user: str, tool: str
-) -> None:
+async def test_chooses_a_tool_and_never_speaks_its_json(local_model: OpenAiLanguageModel, user: str, tool: str) -> None:
     events = await _reply(local_model, user, tools=TOOLS, temperature=0.0)
     calls = [e for e in events if isinstance(e, ToolCall)]
     assert [c.name for c in calls][:1] == [tool], events
@@ -109,9 +107,7 @@ def _fake_parts(root: Path, prefix: str, blobs: list[bytes]) -> None:
         (data / f"part{index:02d}.bin").write_bytes(blob)
 
 
-async def test_corrupt_parts_are_refused_before_anything_loads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_corrupt_parts_are_refused_before_anything_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     good = [b"GGUF" + bytes(range(256)) * 40, b"second part" * 300, b"tail"]
     fake = ModelParts("fake-model", "cmb_fake_model_part", 3, hashlib.sha256(b"".join(good)).hexdigest(), "-")
     packages = tmp_path / "site"
@@ -128,9 +124,7 @@ async def test_corrupt_parts_are_refused_before_anything_loads(
         _ = server.base_url
 
 
-def test_verified_join_is_trusted_until_the_file_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_verified_join_is_trusted_until_the_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blobs = [b"a" * 5000, b"b" * 7000]
     fake = ModelParts("fake-ok", "cmb_fake_ok_part", 2, hashlib.sha256(b"".join(blobs)).hexdigest(), "-")
     _fake_parts(tmp_path / "site", fake.package_prefix, blobs)

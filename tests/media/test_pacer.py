@@ -85,9 +85,7 @@ async def test_two_seconds_of_frames_at_real_time_over_loopback(phone: tuple[str
 
         async def send(frame: bytes) -> None:
             payload = base64.b64encode(frame).decode()
-            await ws.send_str(
-                json.dumps({"event": "media", "streamSid": "MZ1", "media": {"payload": payload}})
-            )
+            await ws.send_str(json.dumps({"event": "media", "streamSid": "MZ1", "media": {"payload": payload}}))
 
         pacer: Pacer[bytes] = Pacer(PacerSettings(lead_ms=lead_ms), send)
         for _ in range(100):
@@ -96,9 +94,7 @@ async def test_two_seconds_of_frames_at_real_time_over_loopback(phone: tuple[str
         await run_until(pacer, arrivals, 100)
 
     stats = pacer.jitter()
-    print(
-        f"\nloopback jitter: p50 {stats.p50_ms:.3f} ms, p99 {stats.p99_ms:.3f} ms, max {stats.max_ms:.3f} ms"
-    )
+    print(f"\nloopback jitter: p50 {stats.p50_ms:.3f} ms, p99 {stats.p99_ms:.3f} ms, max {stats.max_ms:.3f} ms")
     assert stats.count == 100
     assert stats.p99_ms < 10.0  # half a frame even on a busy CI runner; ~1 ms on an idle machine
     assert stats.restarts == 0

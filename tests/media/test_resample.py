@@ -63,9 +63,7 @@ def test_no_discontinuity_at_frame_edges(in_rate: int, out_rate: int) -> None:
     at_edges = np.abs(np.concatenate([residual[e - 2 : e + 2] for e in inner_edges]))
     assert at_edges.max() < 10
 
-    naive = b"".join(
-        resample(pcm[i : i + in_rate // 25], in_rate, out_rate) for i in range(0, len(pcm), in_rate // 25)
-    )
+    naive = b"".join(resample(pcm[i : i + in_rate // 25], in_rate, out_rate) for i in range(0, len(pcm), in_rate // 25))
     naive_samples = np.frombuffer(naive, "<i2")[steady]
     _, naive_residual = sine_residual(naive_samples, out_rate, 440)
     assert np.abs(naive_residual).max() > 300

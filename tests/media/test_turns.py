@@ -215,9 +215,7 @@ def test_150_ms_voiced_buzz_is_not_a_turn_but_a_second_of_it_is(signals: Signals
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_one_second_utterance_then_half_a_second_of_silence_is_one_turn(
-    engine: str, signals: Signals
-) -> None:
+def test_one_second_utterance_then_half_a_second_of_silence_is_one_turn(engine: str, signals: Signals) -> None:
     utterance = signals.faded(signals.speech, 0, 1000)
     events = listen(engine, signals.silence(300) + utterance + signals.silence(500))
     turns = [e for e in events if isinstance(e, TurnEnded)]
@@ -237,9 +235,7 @@ def test_one_second_utterance_then_half_a_second_of_silence_is_one_turn(
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cut_ms", [500, 700, 900])
-def test_200_ms_pause_inside_speech_does_not_split_the_turn(
-    engine: str, cut_ms: float, signals: Signals
-) -> None:
+def test_200_ms_pause_inside_speech_does_not_split_the_turn(engine: str, cut_ms: float, signals: Signals) -> None:
     speech = signals.speech
     pcm = (
         signals.silence(300)
@@ -270,10 +266,7 @@ def test_speech_over_noise_is_still_one_turn(engine: str, signals: Signals) -> N
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_backchannel_does_not_interrupt_the_persona(engine: str, signals: Signals) -> None:
-    assert (
-        listen(engine, signals.silence(300) + signals.yeah + signals.silence(600), persona_speaking=True)
-        == []
-    )
+    assert listen(engine, signals.silence(300) + signals.yeah + signals.silence(600), persona_speaking=True) == []
 
 
 def test_backchannel_to_a_silent_persona_is_a_turn(signals: Signals) -> None:
@@ -285,9 +278,7 @@ def test_backchannel_to_a_silent_persona_is_a_turn(signals: Signals) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_real_interruption_barges_in(engine: str, signals: Signals) -> None:
-    events = listen(
-        engine, signals.silence(300) + signals.speech + signals.silence(600), persona_speaking=True
-    )
+    events = listen(engine, signals.silence(300) + signals.speech + signals.silence(600), persona_speaking=True)
     started = events[0]
     assert isinstance(started, SpeechStarted) and started.barge_in
     assert started.at_ms - 300 <= 400 + 100  # within the barge-in bar plus a window or so of VAD onset

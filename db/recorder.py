@@ -1,0 +1,134 @@
+"""The call recorder: rows from live calls are buffered and written in batches by one task.
+
+A call never awaits the database: `add()` appends to a buffer and returns. The writer task inserts in
+order with `executemany`; when PostgreSQL is slow or down it keeps the rows and retries, so audio is
+never stalled and no accepted row is lost. Inserts are idempotent (keyed by call and sequence number),
+so a retry after a lost acknowledgement never doubles a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_BATCH = 200
+_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class UtteranceRow:
+    call_id: uuid.UUID
+    seq: int
+    role: str
+    text: str
+    heard_text: str | None
+    interrupted: bool
+    started_at: datetime
+    ended_at: datetime | None
+    latency: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CallFieldsRow:
+    """Latest values of a call's live fields (idempotent: each row carries the whole value)."""
+
+    call_id: uuid.UUID
+    fields: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        unknown = set(self.fields) - set(_CALL_FIELDS)
+        if unknown:
+            raise ValueError(f"not live call fields: {sorted(unknown)}")
+
+
+Row = UtteranceRow | CallFieldsRow
+_CALL_FIELDS = ("dtmf", "stream_sid")
+
+
+class Recorder:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._rows: deque[Row] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.failures = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def add(self, row: Row) -> None:
+        self._rows.append(row)
+        self._idle.clear()
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until every row added so far is written."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Write forever (cancel to stop; call `flush()` first to drain)."""
+        attempt = 0
+        while True:
+            if not self._rows:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = [self._rows[i] for i in range(min(_BATCH, len(self._rows)))]
+            try:
+                await self._write(batch)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                self.failures += 1
+                delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
+                attempt += 1
+                log.warning(
+                    "recorder: write failed (%s); %d rows kept, retry in %.1fs",
+                    type(exc).__name__,
+                    len(self._rows),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            for _ in batch:
+                self._rows.popleft()
+
+    async def _write(self, batch: list[Row]) -> None:
+        utterances = [row for row in batch if isinstance(row, UtteranceRow)]
+        updates = [row for row in batch if isinstance(row, CallFieldsRow)]
+        async with self._pool.acquire() as conn, conn.transaction():
+            if utterances:
+                await conn.executemany(
+                    """INSERT INTO utterances (call_id, seq, role, text, heard_text, interrupted,
+                                               started_at, ended_at, latency)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                       ON CONFLICT (call_id, seq) DO NOTHING""",
+                    [
+                        (
+                            r.call_id,
+                            r.seq,
+                            r.role,
+                            r.text,
+                            r.heard_text,
+                            r.interrupted,
+                            r.started_at,
+                            r.ended_at,
+                            r.latency,
+                        )
+                        for r in utterances
+                    ],
+                )
+            for row in updates:
+                for name, value in row.fields.items():
+                    await conn.execute(f"UPDATE calls SET {name} = $2 WHERE id = $1", row.call_id, value)

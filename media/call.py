@@ -1,0 +1,494 @@
+"""One live conversation: listen, hear, think, speak — with barge-in — over any Transport.
+
+Everything a call starts lives in one TaskGroup, so when the caller hangs up (the transport's events
+end) every task of the call is cancelled and awaited before `run()` returns: nothing keeps running and
+nothing is sent after close. Barge-in is cancellation: the reply task is cancelled, the pacer and the
+far end's buffer are cleared, and the reply's `finally` records only what the mark echoes prove the
+caller heard.
+
+    listen   (run's body) transport events -> VAD -> turn detector; marks -> playback clock
+    hear     turns -> speech-to-text -> caller utterances -> a new reply
+    reply    think (LLM -> sentences) and speak (TTS -> 20 ms frames -> pacer, a mark per sentence)
+    pacer    frames out at real time, a small lead ahead
+    watch    call time limit, silence handling
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from media.framing import Framer, frame_bytes
+from media.pacer import Pacer, PacerSettings
+from media.playback import Playback, PlaybackClock
+from media.resample import StreamResampler
+from media.sentences import SentenceSplitter
+from media.stt import SpeechToText, SpeechToTextError
+from media.transport import AudioIn, DigitPressed, MarkEchoed, Transport, TransportClosed
+from media.tts import TextToSpeech, TextToSpeechError
+from media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnSettings
+from media.vad import VadSettings, voice_activity
+from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextDelta, ToolCall, ToolSpec
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 20
+_GOODBYE = re.compile(r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go)\b", re.I)
+
+
+@dataclass(frozen=True)
+class CallLines:
+    """Fixed lines the persona says when the model cannot or should not improvise."""
+
+    fallback: str
+    still_there: str
+    idle_goodbye: str
+    time_warning: str
+    time_goodbye: str
+    shutdown_goodbye: str
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    turns: TurnSettings
+    vad: VadSettings
+    pacer: PacerSettings
+    lines: CallLines
+    first_token_timeout_s: float
+    stt_timeout_s: float
+    tts_timeout_s: float
+    idle_prompt_s: float
+    idle_hangup_s: float
+    time_warning_s: float
+    min_transcript_chars: int
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What the orchestrator decided about this call: who speaks, how, for how long."""
+
+    system_prompt: str
+    opening_instruction: str
+    voice: str
+    temperature: float
+    max_tokens: int
+    time_limit_s: float
+    end_silence_ms: float | None = None
+    tools: Sequence[ToolSpec] = ()
+
+
+@dataclass(frozen=True)
+class Utterance:
+    seq: int
+    role: str
+    text: str
+    heard_text: str | None
+    interrupted: bool
+    started_at: datetime
+    ended_at: datetime | None
+    latency_ms: dict[str, float]
+
+
+class CallLog(Protocol):
+    """Where records go; never blocks (the orchestrator buffers and writes them)."""
+
+    def utterance(self, utterance: Utterance) -> None: ...
+
+    def digit(self, digit: str) -> None: ...
+
+
+ToolHandler = Callable[[ToolCall], Awaitable[str | None]]
+"""Runs a tool the model called (other than end_call); returns a line to say, if any."""
+
+
+@dataclass(frozen=True)
+class Engines:
+    stt: SpeechToText
+    tts: TextToSpeech
+    llm: LanguageModel
+
+
+@dataclass
+class _Frame:
+    pcm: bytes
+    timing: _Timing | None = None
+
+
+@dataclass
+class _Mark:
+    name: str
+
+
+@dataclass
+class _Timing:
+    """Monotonic times for one reply, reported as ms after the caller stopped speaking."""
+
+    speech_end: float | None
+    stamps: dict[str, float] = field(default_factory=dict)
+
+    def stamp(self, stage: str) -> None:
+        self.stamps.setdefault(stage, time.monotonic())
+
+    def breakdown(self) -> dict[str, float]:
+        if self.speech_end is None:
+            return {}
+        return {stage: round((at - self.speech_end) * 1000, 1) for stage, at in self.stamps.items()}
+
+
+@dataclass
+class _Reply:
+    task: asyncio.Task[None]
+    playback: Playback
+    interruptible: bool
+
+
+class _CallOver(Exception):
+    """Raised in the TaskGroup body to end every task of the call."""
+
+
+class Call:
+    def __init__(
+        self,
+        transport: Transport,
+        engines: Engines,
+        settings: CallSettings,
+        plan: CallPlan,
+        call_log: CallLog,
+        tool_handler: ToolHandler | None = None,
+    ) -> None:
+        self.transport = transport
+        self.engines = engines
+        self.settings = settings
+        self.plan = plan
+        self.call_log = call_log
+        self.tool_handler = tool_handler
+        turns = settings.turns
+        if plan.end_silence_ms is not None:
+            turns = replace(
+                turns,
+                end_silence_ms=plan.end_silence_ms,
+                speculative_silence_ms=min(turns.speculative_silence_ms, plan.end_silence_ms),
+            )
+        self.turns = TurnDetector(turns)
+        self.vad = voice_activity(settings.vad, transport.sample_rate)
+        self.clock = PlaybackClock()
+        self.pacer: Pacer[_Frame | _Mark] = Pacer(settings.pacer, self._send)
+        self.history: list[Message] = []
+        self.barge_ins = 0
+        self.ended_by: str = "caller"
+        self._frame_bytes = frame_bytes(transport.sample_rate, FRAME_MS, 2)
+        self._heard: asyncio.Queue[_Turn] = asyncio.Queue()
+        self._reply: _Reply | None = None
+        self._reply_count = 0
+        self._seq = 0
+        self._tg: asyncio.TaskGroup | None = None
+        self._started = time.monotonic()
+        self._last_caller = time.monotonic()  # caller speech or keys
+        self._last_persona = time.monotonic()  # the end of the persona's last reply
+        self._hanging_up = False
+
+    async def run(self) -> None:
+        """Hold the conversation until either side hangs up; returns with every task finished."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self.pacer.run(), name="pacer")
+                tg.create_task(self._hear(), name="hear")
+                tg.create_task(self._watch(), name="watch")
+                self._start_reply(opening=True)
+                await self._listen()
+                raise _CallOver
+        except* _CallOver:
+            pass
+        except* TransportClosed:
+            pass
+        finally:
+            self._tg = None
+
+    async def hang_up(self, line: str) -> None:
+        """End the call politely from outside (server shutdown): say `line`, then close."""
+        if not self._hanging_up:
+            await self._interrupt(force=True)
+            self._start_reply(script=line, then_hang_up=True, interruptible=False)
+
+    # listen ---------------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        async for event in self.transport.events():
+            if isinstance(event, AudioIn):
+                for window in self.vad.feed(event.pcm):
+                    for turn_event in self.turns.push(window):
+                        await self._on_turn_event(turn_event)
+            elif isinstance(event, MarkEchoed):
+                self.clock.echoed(event.name)
+            elif isinstance(event, DigitPressed):
+                self._last_caller = time.monotonic()
+                self.call_log.digit(event.digit)
+
+    async def _on_turn_event(self, event: object) -> None:
+        self._last_caller = time.monotonic()
+        if isinstance(event, SpeechStarted):
+            reply = self._reply
+            if reply is None or not reply.interruptible:
+                return
+            if event.barge_in or not reply.playback.segments:
+                # Speaking: the caller barges in. Still thinking: the caller went on; drop the reply.
+                await self._interrupt()
+        elif isinstance(event, TurnEnded):
+            speech_end = time.monotonic() - (event.at_ms - event.end_ms) / 1000
+            self._heard.put_nowait(_Turn(event.pcm, speech_end))
+
+    async def _interrupt(self, force: bool = False) -> None:
+        reply = self._reply
+        if reply is None or (not reply.interruptible and not force):
+            return
+        speaking = bool(reply.playback.segments)
+        reply.playback.stop()
+        self.pacer.clear()
+        if speaking:
+            self.barge_ins += 1
+            await self.transport.clear()
+        reply.task.cancel()
+        self._reply = None
+        self.turns.set_persona_speaking(False)
+
+    # hear -----------------------------------------------------------------------------------
+    async def _hear(self) -> None:
+        while True:
+            turn = await self._heard.get()
+            started_at = datetime.now(UTC)
+            try:
+                async with asyncio.timeout(self.settings.stt_timeout_s):
+                    transcript = await self.engines.stt.transcribe(turn.pcm, self.transport.sample_rate)
+            except (TimeoutError, SpeechToTextError) as exc:
+                log.warning("speech-to-text failed: %s", type(exc).__name__)
+                self._start_reply(script=self.settings.lines.fallback)
+                continue
+            text = transcript.text.strip()
+            if len(text) < self.settings.min_transcript_chars or transcript.no_speech_prob > 0.8:
+                continue  # noise or a breath: not a turn
+            timing = _Timing(turn.speech_end)
+            timing.stamp("transcript")
+            self._record("caller", text, None, False, started_at, {"stt_ms": round(transcript.latency_s * 1000, 1)})
+            self.history.append({"role": "user", "content": text})
+            if self._reply is not None and self._reply.interruptible:
+                await self._interrupt()
+            self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)))
+
+    # reply ----------------------------------------------------------------------------------
+    def _start_reply(
+        self,
+        *,
+        opening: bool = False,
+        script: str | None = None,
+        timing: _Timing | None = None,
+        then_hang_up: bool = False,
+        interruptible: bool = True,
+        caller_said_goodbye: bool = False,
+    ) -> None:
+        if self._tg is None or self._hanging_up:
+            return
+        if then_hang_up:
+            self._hanging_up = True
+        self._reply_count += 1
+        playback = self.clock.start(self._reply_count)
+        coro = self._respond(playback, opening, script, timing or _Timing(None), then_hang_up, caller_said_goodbye)
+        task = self._tg.create_task(coro, name=f"reply-{self._reply_count}")
+        self._reply = _Reply(task, playback, interruptible)
+
+    async def _respond(
+        self,
+        playback: Playback,
+        opening: bool,
+        script: str | None,
+        timing: _Timing,
+        then_hang_up: bool,
+        caller_said_goodbye: bool,
+    ) -> None:
+        started_at = datetime.now(UTC)
+        spoken: list[str] = []
+        outcome = {"end_call": then_hang_up or caller_said_goodbye}
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if script is not None:
+                    for sentence in SentenceSplitter().push(script + " ") or [script]:
+                        sentences.put_nowait(sentence)
+                    sentences.put_nowait(None)
+                else:
+                    tg.create_task(self._think(opening, sentences, timing, outcome))
+                await self._speak(sentences, playback, timing, spoken)
+            await playback.drained()
+        finally:
+            self.turns.set_persona_speaking(False)
+            self.clock.finish(playback)
+            if self._reply is not None and self._reply.playback is playback:
+                self._reply = None
+            text = " ".join(spoken)
+            if text:
+                heard = playback.heard_text
+                latency = timing.breakdown()
+                if playback.first_played_at is not None and timing.speech_end is not None:
+                    latency["first_mark_echoed"] = round((playback.first_played_at - timing.speech_end) * 1000, 1)
+                self._record("persona", text, heard, playback.cut, started_at, latency)
+                if heard:
+                    self.history.append({"role": "assistant", "content": heard})
+            self._last_persona = time.monotonic()
+        if outcome["end_call"] and not playback.cut:
+            self.ended_by = "persona"
+            await self.transport.close()
+
+    async def _think(
+        self, opening: bool, sentences: asyncio.Queue[str | None], timing: _Timing, outcome: dict[str, Any]
+    ) -> None:
+        messages: list[Message] = [{"role": "system", "content": self.plan.system_prompt}, *self.history]
+        if opening:
+            messages.append({"role": "user", "content": self.plan.opening_instruction})
+        splitter = SentenceSplitter()
+        said_anything = False
+        stream = self.engines.llm.complete(
+            messages, self.plan.tools, temperature=self.plan.temperature, max_tokens=self.plan.max_tokens
+        )
+        try:
+            first = True
+            while True:
+                try:
+                    if first:
+                        async with asyncio.timeout(self.settings.first_token_timeout_s):
+                            event = await anext(stream)
+                    else:
+                        event = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                if first:
+                    timing.stamp("llm_first_token")
+                    first = False
+                if isinstance(event, TextDelta):
+                    for sentence in splitter.push(event.text):
+                        said_anything = True
+                        sentences.put_nowait(sentence)
+                elif isinstance(event, ToolCall):
+                    line = await self._use_tool(event, outcome)
+                    if line:
+                        said_anything = True
+                        sentences.put_nowait(line)
+                elif isinstance(event, Done):
+                    break
+            for sentence in splitter.flush():
+                said_anything = True
+                sentences.put_nowait(sentence)
+        except (TimeoutError, LanguageModelError) as exc:
+            log.warning("language model failed: %s", type(exc).__name__)
+            if not said_anything:
+                sentences.put_nowait(self.settings.lines.fallback)
+        finally:
+            await stream.aclose()
+            sentences.put_nowait(None)
+
+    async def _use_tool(self, call: ToolCall, outcome: dict[str, Any]) -> str | None:
+        if call.name == "end_call":
+            outcome["end_call"] = True
+            return None
+        if self.tool_handler is None:
+            return None
+        return await self.tool_handler(call)
+
+    async def _speak(
+        self, sentences: asyncio.Queue[str | None], playback: Playback, timing: _Timing, spoken: list[str]
+    ) -> None:
+        tts = self.engines.tts
+        resampler = StreamResampler(tts.sample_rate, self.transport.sample_rate)
+        framer = Framer(self._frame_bytes, b"\x00")
+        while (sentence := await sentences.get()) is not None:
+            spoken.append(sentence)
+            try:
+                async with asyncio.timeout(self.settings.tts_timeout_s):
+                    async for chunk in tts.synthesize(sentence, self.plan.voice):
+                        timing.stamp("tts_first_audio")
+                        self._queue_audio(framer.push(resampler.process(chunk)), timing)
+            except (TimeoutError, TextToSpeechError) as exc:
+                log.warning("text-to-speech failed: %s", type(exc).__name__)
+                continue
+            tail = framer.push(resampler.flush())
+            last = framer.flush()
+            self._queue_audio([*tail, last] if last else tail, timing)
+            resampler.reset()
+            name = self.clock.mark_name(playback)
+            playback.add(name, sentence)
+            self.pacer.put(_Mark(name), 0)
+
+    def _queue_audio(self, frames: list[bytes], timing: _Timing) -> None:
+        for frame in frames:
+            first = "first_frame_sent" not in timing.stamps
+            self.pacer.put(_Frame(frame, timing if first else None), FRAME_MS)
+            timing.stamps.setdefault("first_frame_queued", time.monotonic())
+        if frames:
+            self.turns.set_persona_speaking(True)
+
+    async def _send(self, item: _Frame | _Mark) -> None:
+        if isinstance(item, _Mark):
+            await self.transport.send_mark(item.name)
+            return
+        if item.timing is not None:
+            item.timing.stamp("first_frame_sent")
+        await self.transport.send_audio(item.pcm)
+
+    # watch ----------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        """Time limit (a warning, then a goodbye) and silence (a prompt, then a goodbye)."""
+        lines, settings = self.settings.lines, self.settings
+        warned = False
+        prompted_at: float | None = None
+        while not self._hanging_up:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            elapsed = now - self._started
+            limit = self.plan.time_limit_s
+            if elapsed >= limit:
+                await self._interrupt(force=True)
+                self._start_reply(script=lines.time_goodbye, then_hang_up=True, interruptible=False)
+                return
+            busy = self._reply is not None or self.turns.in_turn
+            if busy:
+                continue
+            if not warned and limit - elapsed <= settings.time_warning_s and limit > 2 * settings.time_warning_s:
+                warned = True
+                self._start_reply(script=lines.time_warning)
+                continue
+            if prompted_at is not None and self._last_caller > prompted_at:
+                prompted_at = None  # the caller answered
+            silent_for = now - max(self._last_caller, self._last_persona)
+            if prompted_at is None and silent_for >= settings.idle_prompt_s:
+                prompted_at = now
+                self._start_reply(script=lines.still_there)
+            elif prompted_at is not None and silent_for >= settings.idle_hangup_s:
+                self._start_reply(script=lines.idle_goodbye, then_hang_up=True, interruptible=False)
+                return
+
+    # records --------------------------------------------------------------------------------
+    def _record(
+        self,
+        role: str,
+        text: str,
+        heard: str | None,
+        interrupted: bool,
+        started_at: datetime,
+        latency: dict[str, float],
+    ) -> None:
+        self.call_log.utterance(
+            Utterance(self._seq, role, text, heard, interrupted, started_at, datetime.now(UTC), latency)
+        )
+        self._seq += 1
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """A finished caller turn, with the monotonic time the caller stopped speaking."""
+
+    pcm: bytes
+    speech_end: float

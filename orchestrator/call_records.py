@@ -1,0 +1,36 @@
+"""A live call's records, handed to the app-wide recorder without ever waiting on the database."""
+
+from __future__ import annotations
+
+import uuid
+
+from db.recorder import CallFieldsRow, Recorder, UtteranceRow
+from media.call import Utterance
+
+
+class CallRecords:
+    """The CallLog of one call: utterances and keypad digits, as buffered rows."""
+
+    def __init__(self, recorder: Recorder, call_id: uuid.UUID) -> None:
+        self._recorder = recorder
+        self.call_id = call_id
+        self.digits = ""
+
+    def utterance(self, utterance: Utterance) -> None:
+        self._recorder.add(
+            UtteranceRow(
+                self.call_id,
+                utterance.seq,
+                utterance.role,
+                utterance.text,
+                utterance.heard_text,
+                utterance.interrupted,
+                utterance.started_at,
+                utterance.ended_at,
+                utterance.latency_ms,
+            )
+        )
+
+    def digit(self, digit: str) -> None:
+        self.digits = (self.digits + digit)[-200:]
+        self._recorder.add(CallFieldsRow(self.call_id, {"dtmf": self.digits}))
