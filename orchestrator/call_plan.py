@@ -27,7 +27,7 @@ def call_plan(context: asyncpg.Record) -> CallPlan:
     return CallPlan(
         system_prompt=prompt.system,
         opening_instruction=prompt.opening_instruction,
-        voice=context["persona_id"],
+        voice=context["voice"],
         temperature=float(context["temperature"]),
         max_tokens=context["reply_max_tokens"],
         time_limit_s=float(time_limit_s),

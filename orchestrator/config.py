@@ -170,6 +170,11 @@ class PiperSection:
     model_path: str
     config_path: str
     sample_rate: int
+    length_scale: float
+    noise_scale: float
+    noise_w: float
+    pitch_semitones: float
+    volume: float
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from media.call import Engines
 from media.stt_whisper import WhisperSpeechToText
-from media.tts_piper import PiperSettings, PiperTextToSpeech
+from media.tts_piper import PiperSettings, PiperTextToSpeech, PiperVoiceSettings
 from orchestrator.keys import ENGINES, SETTINGS
 from personas.llm import OpenAiLanguageModel, OpenAiLlmSettings
 from personas.local_llm import LocalLlmServer, LocalLlmSettings
@@ -35,7 +35,13 @@ async def embedded_engines(app: web.Application) -> AsyncIterator[None]:
                 model_path=Path(settings.piper.model_path) if settings.piper.model_path else None,
                 config_path=Path(settings.piper.config_path) if settings.piper.config_path else None,
                 sample_rate=settings.piper.sample_rate,
-                voices={},
+                default_voice=PiperVoiceSettings(
+                    length_scale=settings.piper.length_scale,
+                    noise_scale=settings.piper.noise_scale,
+                    noise_w=settings.piper.noise_w,
+                    pitch_semitones=settings.piper.pitch_semitones,
+                    volume=settings.piper.volume,
+                ),
             )
         )
         await stack.enter_async_context(tts)

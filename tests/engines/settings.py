@@ -9,15 +9,20 @@ from media.tts_piper import PiperSettings, PiperVoiceSettings
 from personas.llm import OpenAiLlmSettings
 from personas.local_llm import LocalLlmSettings
 
+# The built-in personas' voices as migrations/0002 stores them (persona.voice), read from the database
+# in the server; measured on a 20-word text at 8 kHz (bench/engines.py): median F0 / duration vs joe's
+# 89 Hz / 9.0 s. Brad 75 Hz, 7.7 s; Sarah 132 Hz, 8.9 s; Alex 104 Hz, 7.1 s.
 VOICES = {
-    # measured on a 20-word text at 8 kHz (bench/engines.py): median F0 / duration vs joe's 89 Hz / 9.0 s
-    # no-excuses coach: lower, brisk, steady (75 Hz, 7.7 s)
-    "brad": PiperVoiceSettings(length_scale=0.75, noise_scale=0.5, noise_w=0.6, pitch_semitones=-3.0, volume=0.9),
-    # warm friend: clearly higher, unhurried, softer (132 Hz, 8.9 s)
-    "sarah": PiperVoiceSettings(length_scale=1.1, noise_scale=0.5, noise_w=0.8, pitch_semitones=7.0, volume=0.85),
-    # energetic challenger: quickest, brighter, livelier prosody (104 Hz, 7.1 s)
-    "alex": PiperVoiceSettings(length_scale=0.7, noise_scale=0.8, noise_w=0.8, pitch_semitones=2.5, volume=0.9),
+    "brad": {
+        "piper": {"length_scale": 0.75, "noise_scale": 0.5, "noise_w": 0.6, "pitch_semitones": -3.0, "volume": 0.9}
+    },
+    "sarah": {
+        "piper": {"length_scale": 1.1, "noise_scale": 0.5, "noise_w": 0.8, "pitch_semitones": 7.0, "volume": 0.85}
+    },
+    "alex": {"piper": {"length_scale": 0.7, "noise_scale": 0.8, "noise_w": 0.8, "pitch_semitones": 2.5, "volume": 0.9}},
 }
+# joe's own voice (config.toml [piper]).
+DEFAULT_VOICE = PiperVoiceSettings(length_scale=1.0, noise_scale=0.667, noise_w=0.8, pitch_semitones=0.0, volume=0.9)
 
 WHISPER = WhisperSettings(
     model_dir=None,
@@ -31,7 +36,7 @@ WHISPER = WhisperSettings(
 
 
 def piper(sample_rate: int) -> PiperSettings:
-    return PiperSettings(model_path=None, config_path=None, sample_rate=sample_rate, voices=VOICES)
+    return PiperSettings(model_path=None, config_path=None, sample_rate=sample_rate, default_voice=DEFAULT_VOICE)
 
 
 def local_llm(data_dir: Path, model: str = "qwen2.5-coder-0.5b") -> LocalLlmSettings:

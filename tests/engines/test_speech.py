@@ -71,8 +71,10 @@ async def test_piper_yields_a_chunk_per_sentence_at_the_output_rate(piper_8k: Pi
     assert len(chunks) == 3
     assert all(len(chunk) % 2 == 0 and len(chunk) > 0.2 * 8000 * 2 for chunk in chunks)
     assert await spoken(piper_8k, "   ", "brad") == []
-    with pytest.raises(TextToSpeechError, match="unknown piper voice"):
-        await spoken(piper_8k, "Hello.", "nobody")
+    for bad in ({"piper": {"pitch_semitones": 40}}, {"piper": {"length_scale": "fast"}}, {"piper": {"tempo": 1}}):
+        with pytest.raises(TextToSpeechError):
+            await spoken(piper_8k, "Hello.", bad)
+    assert await spoken(piper_8k, "Hello.", {}), "no piper settings: the default voice speaks"
 
 
 async def test_persona_voices_differ_in_pitch_and_pace(piper_8k: PiperTextToSpeech) -> None:
