@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -26,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="interface to listen on (default from config.toml)")
     serve.add_argument("--port", type=int, help="port to listen on (default from config.toml)")
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    carrier = commands.add_parser("carrier", help="run the local carrier (an offline Twilio) on its own")
+    carrier.add_argument("--host", help="interface to listen on (default from config.toml [carrier])")
+    carrier.add_argument("--port", type=int, help="port to listen on (default from config.toml [carrier])")
     args = parser.parse_args(argv)
 
     try:
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(settings, args.host, args.port)
+        if args.command == "carrier":
+            return _carrier(settings, args.host, args.port)
         return asyncio.run(_migrate(settings))
     except DatabaseError as exc:
         print(f"callmeback: {exc}", file=sys.stderr)
@@ -58,6 +64,33 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         print=lambda _: print(f"Call Me Back is running. Open {url}", flush=True),
         access_log=None,
     )
+    return 0
+
+
+def _carrier(settings: Settings, host: str | None, port: int | None) -> int:
+    """The carrier alone, for a server started with TWILIO_* pointing at it (the same code path as Twilio)."""
+    from dataclasses import replace
+
+    from orchestrator.carrier import running_carrier
+    from orchestrator.telephony_setup import carrier_settings
+
+    local = carrier_settings(settings)
+    local = replace(local, host=host or local.host, port=local.port if port is None else port)
+
+    async def run() -> None:
+        async with running_carrier(local) as running:
+            token_file = settings.server.data_dir / "secrets" / "carrier_auth_token"
+            print(
+                f"Local carrier listening on {running.base_url}\n"
+                f"Point the server at it:\n"
+                f"  TWILIO_API_BASE={running.base_url} TWILIO_ACCOUNT_SID={local.account_sid} "
+                f'TWILIO_FROM_NUMBER="{settings.carrier.from_number}" TWILIO_AUTH_TOKEN="$(cat {token_file})"',
+                flush=True,
+            )
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
     return 0
 
 

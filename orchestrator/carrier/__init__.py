@@ -13,7 +13,7 @@ from .flow import TextToSpeech
 from .report import CallReport, ClearEvent, MarkEcho, StreamReport
 from .scenarios import Outcome, Scenario
 from .script import Dtmf, HangUp, PlayPcm, PlayWav, Step, Wait, parse_script
-from .settings import CarrierNumber, CarrierSettings, SettingsError, load_carrier_settings
+from .settings import CarrierNumber, CarrierSettings, SettingsError
 from .webhooks import Chaos
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "TwimlError",
     "Wait",
     "create_carrier_app",
-    "load_carrier_settings",
     "parse_script",
     "running_carrier",
     "serve",

@@ -7,10 +7,8 @@ in-process server states every value it depends on instead of inheriting a hidde
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -77,61 +75,3 @@ class CarrierSettings:
     def number(self, number: str) -> CarrierNumber | None:
         """The owned number's configuration, or None when the carrier does not own it."""
         return next((n for n in self.numbers if n.number == number), None)
-
-
-_KEYS = {
-    "account_sid": str,
-    "auth_token": str,
-    "host": str,
-    "port": int,
-    "numbers": list,
-    "recordings_dir": str,
-    "allow_insecure_ws": bool,
-    "answer_delay_s": (int, float),
-    "progress_step_s": (int, float),
-    "calls_per_second": (int, float),
-    "say_words_per_minute": (int, float),
-    "webhook_timeout_s": (int, float),
-}
-_NUMBER_KEYS = {"number", "voice_url", "voice_method", "status_callback"}
-
-
-def load_carrier_settings(section: Mapping[str, Any]) -> CarrierSettings:
-    """Build settings from the parsed `[carrier]` TOML table; every key is required, none unknown.
-
-    Empty strings stand for "none" (recordings_dir, voice_url, status_callback) because TOML has no null.
-    """
-    missing = sorted(set(_KEYS) - set(section))
-    unknown = sorted(set(section) - set(_KEYS))
-    if missing or unknown:
-        raise SettingsError(f"[carrier] missing keys {missing}, unknown keys {unknown}")
-    for key, kind in _KEYS.items():
-        value = section[key]
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise SettingsError(f"carrier.{key} has the wrong type: {type(value).__name__}")
-    numbers = []
-    for entry in section["numbers"]:
-        if not isinstance(entry, Mapping) or set(entry) != _NUMBER_KEYS:
-            raise SettingsError(f"each [[carrier.numbers]] needs exactly the keys {sorted(_NUMBER_KEYS)}")
-        numbers.append(
-            CarrierNumber(
-                number=str(entry["number"]),
-                voice_url=str(entry["voice_url"]) or None,
-                voice_method=str(entry["voice_method"]).upper(),
-                status_callback=str(entry["status_callback"]) or None,
-            )
-        )
-    return CarrierSettings(
-        account_sid=section["account_sid"],
-        auth_token=section["auth_token"],
-        host=section["host"],
-        port=section["port"],
-        numbers=tuple(numbers),
-        recordings_dir=Path(section["recordings_dir"]) if section["recordings_dir"] else None,
-        allow_insecure_ws=section["allow_insecure_ws"],
-        answer_delay_s=float(section["answer_delay_s"]),
-        progress_step_s=float(section["progress_step_s"]),
-        calls_per_second=float(section["calls_per_second"]),
-        say_words_per_minute=float(section["say_words_per_minute"]),
-        webhook_timeout_s=float(section["webhook_timeout_s"]),
-    )

@@ -8,9 +8,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from orchestrator.carrier import load_carrier_settings
-from orchestrator.carrier.settings import SettingsError
-
 from .harness import CALLEE, OUR_NUMBER, AppSide, CarrierUnderTest, loud_ms, tone_pcm
 
 CALLER = "+15550003000"
@@ -98,29 +95,3 @@ async def test_scenarios_over_http(carrier: CarrierUnderTest) -> None:
     assert (await control(carrier, "GET", "/scenarios"))[1] == {}
     status, error = await control(carrier, "POST", "/inbound", {"from": CALLER, "to": "+15550009999"})
     assert status == 404 and error["code"] == 20404
-
-
-def test_settings_load_from_toml_table() -> None:
-    table = {
-        "account_sid": "AC" + "ab" * 16,
-        "auth_token": "secret",
-        "host": "127.0.0.1",
-        "port": 8787,
-        "numbers": [{"number": OUR_NUMBER, "voice_url": "", "voice_method": "post", "status_callback": ""}],
-        "recordings_dir": "",
-        "allow_insecure_ws": False,
-        "answer_delay_s": 2,
-        "progress_step_s": 0.5,
-        "calls_per_second": 1,
-        "say_words_per_minute": 150,
-        "webhook_timeout_s": 15,
-    }
-    settings = load_carrier_settings(table)
-    assert settings.recordings_dir is None and settings.numbers[0].voice_method == "POST"
-    assert settings.number(OUR_NUMBER) is not None and settings.number(CALLEE) is None
-    for broken in ({**table, "extra": 1}, {**table, "port": "80"}, {**table, "account_sid": "AC1"}):
-        try:
-            load_carrier_settings(broken)
-        except SettingsError:
-            continue
-        raise AssertionError(f"accepted {broken}")
