@@ -77,6 +77,7 @@ class CallPlan:
 
     system_prompt: str
     opening_instruction: str
+    opening_fallback: str  # said if the model cannot open the call (error, timeout, nothing speakable)
     voice: Voice
     temperature: float
     max_tokens: int
@@ -356,7 +357,11 @@ class Call:
         splitter = SentenceSplitter()
         said_anything = False
         stream = self.engines.llm.complete(
-            messages, self.plan.tools, temperature=self.plan.temperature, max_tokens=self.plan.max_tokens
+            # No tools for the greeting: small models answer a pickup with a made-up tool call instead of words.
+            messages,
+            () if opening else self.plan.tools,
+            temperature=self.plan.temperature,
+            max_tokens=self.plan.max_tokens,
         )
         try:
             first = True
@@ -386,10 +391,13 @@ class Call:
             for sentence in splitter.flush():
                 said_anything = True
                 sentences.put_nowait(sentence)
+            if not said_anything and not outcome["end_call"]:
+                log.warning("language model said nothing speakable")
+                sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
         except (TimeoutError, LanguageModelError) as exc:
             log.warning("language model failed: %s", type(exc).__name__)
             if not said_anything:
-                sentences.put_nowait(self.settings.lines.fallback)
+                sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
         finally:
             await stream.aclose()
             sentences.put_nowait(None)

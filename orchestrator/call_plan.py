@@ -27,6 +27,7 @@ def call_plan(context: asyncpg.Record) -> CallPlan:
     return CallPlan(
         system_prompt=prompt.system,
         opening_instruction=prompt.opening_instruction,
+        opening_fallback=prompt.opening_fallback,
         voice=context["voice"],
         temperature=float(context["temperature"]),
         max_tokens=context["reply_max_tokens"],

@@ -31,6 +31,7 @@ class PromptLayer:
 class CompiledPrompt:
     layers: tuple[PromptLayer, ...]
     opening_instruction: str
+    opening_fallback: str
 
     @property
     def system(self) -> str:
@@ -74,4 +75,6 @@ def compile_prompt(
             f"(You, {persona_name}, just called {who} and they picked up. Say hello and, in one or two short "
             "sentences, why you are calling.)"
         )
-    return CompiledPrompt((identity, relationship, why, guidelines), opening)
+    hello = f"Hi {user_name}" if user_name else "Hi there"
+    fallback = f"{hello}, it's {persona_name}. How are you doing?"
+    return CompiledPrompt((identity, relationship, why, guidelines), opening, fallback)
