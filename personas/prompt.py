@@ -57,24 +57,24 @@ def compile_prompt(
     now_local: datetime,
     timezone: str,
 ) -> CompiledPrompt:
+    """The layers, in order; the opening is what the other side says first ("Hello?" when they pick
+    up), so even a small model answers as the persona instead of narrating the instruction."""
     who = user_name or "the caller"
     identity = PromptLayer("identity", core_prompt.strip())
-    relationship = PromptLayer("relationship", f"You are talking with {who}.")
+    relationship = PromptLayer("relationship", f"You ({persona_name}) are talking with {who} on the phone.")
     reason = (
         _user_text("Why this call", call_context)
         if call_context
         else "There is no particular reason for this call: it is a friendly check-in."
     )
-    when = now_local.strftime("%A %-d %B %Y, %-I:%M %p")
-    why = PromptLayer("why", f"{reason}\nIt is now {when} for {who} ({timezone}).")
-    guidelines = PromptLayer("guidelines", PHONE_GUIDELINES)
     if direction == "inbound":
-        opening = f"(The phone rang and you, {persona_name}, picked up. Greet {who} warmly in one sentence.)"
+        start = f"{who} phoned you and you picked up: greet {who} by name, warmly, in one sentence."
     else:
-        opening = (
-            f"(You, {persona_name}, just called {who} and they picked up. Say hello and, in one or two short "
-            "sentences, why you are calling.)"
-        )
+        start = f"You phoned {who} and they just picked up: greet {who} by name and say why you called."
+    when = now_local.strftime("%A %-d %B %Y, %-I:%M %p")
+    facts = f"(Background, not to be read out: it is {when} where {who} is, time zone {timezone}.)"
+    why = PromptLayer("why", f"{reason}\n{start}\n{facts}")
+    guidelines = PromptLayer("guidelines", PHONE_GUIDELINES)
     hello = f"Hi {user_name}" if user_name else "Hi there"
     fallback = f"{hello}, it's {persona_name}. How are you doing?"
-    return CompiledPrompt((identity, relationship, why, guidelines), opening, fallback)
+    return CompiledPrompt((identity, relationship, why, guidelines), "Hello?", fallback)

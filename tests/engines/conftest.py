@@ -17,10 +17,6 @@ from personas.local_llm import LocalLlmServer
 from tests.engines.settings import LOCAL_REQUESTS, WHISPER, local_llm, piper
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "engines: runs a real embedded engine (Whisper, Piper, llama.cpp)")
-
-
 @pytest.fixture(scope="session")
 async def whisper() -> AsyncIterator[WhisperSpeechToText]:
     async with WhisperSpeechToText(WHISPER) as stt:

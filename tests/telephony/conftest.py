@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -19,6 +20,7 @@ from media.call import Engines
 from orchestrator.app import create_app
 from orchestrator.carrier import Carrier
 from orchestrator.config import Settings
+from orchestrator.keys import ENGINES
 from orchestrator.telephony_setup import CARRIER
 from tests.api.users import ApiUser, sign_up
 from tests.scripted_engines import scripted_engines
@@ -70,9 +72,10 @@ async def make_phone_server(
     servers: list[TestClient] = []
 
     async def make(
-        engines: Engines | None = None,
+        engines: Engines | Literal["embedded"] | None = None,
         tune: Callable[[Settings], Settings] = lambda s: s,
     ) -> PhoneServer:
+        """`engines`: given ones, "embedded" (the real Whisper, Piper and local model), else scripted."""
         port = free_port()
         settings = make_settings(await make_database(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         recordings: Path = tmp_path_factory.mktemp("recordings")
@@ -89,10 +92,11 @@ async def make_phone_server(
         )
         settings = tune(settings)
         engines = engines or scripted_engines()[0]
-        client = TestClient(TestServer(create_app(settings, engines=engines), host="127.0.0.1", port=port))
+        app = create_app(settings, engines=None if engines == "embedded" else engines)
+        client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         servers.append(client)
-        return PhoneServer(client, settings, engines)
+        return PhoneServer(client, settings, app[ENGINES])
 
     yield make
     for client in servers:
