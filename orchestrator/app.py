@@ -9,14 +9,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from db import rate_limits, revoked_tokens, stream_tokens
-from db.embedded import EmbeddedPostgres
-from db.migrate import load_migrations, migrate
-from db.pool import create_pool
 from db.recorder import Recorder
 from media.call import Call, CallLines, CallSettings, Engines
 from orchestrator.api import ApiRoutes
 from orchestrator.auth import authenticate
 from orchestrator.config import Settings
+from orchestrator.database import open_database
 from orchestrator.engines import embedded_engines
 from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, MIGRATIONS, POOL, RECORDER, SETTINGS, TOKENS
 from orchestrator.middleware import json_errors, request_context
@@ -52,31 +50,10 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     """Connect (starting the embedded PostgreSQL if no URL is set), migrate, and open the pool."""
-    settings = app[SETTINGS]
-    embedded = None
-    dsn = settings.database.url
-    if not dsn:
-        embedded = EmbeddedPostgres(settings.server.data_dir / "postgres")
-        dsn = await embedded.start()
-    try:
-        migrations = await asyncio.to_thread(load_migrations)
-        pool = await create_pool(
-            dsn,
-            min_size=settings.database.pool_min_size,
-            max_size=settings.database.pool_max_size,
-            command_timeout_s=settings.database.command_timeout_s,
-        )
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn, migrations)
-            app[MIGRATIONS] = migrations
-            app[POOL] = pool
-            yield
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
+    async with open_database(app[SETTINGS]) as db:
+        app[MIGRATIONS] = db.migrations
+        app[POOL] = db.pool
+        yield
 
 
 def call_settings(settings: Settings) -> CallSettings:

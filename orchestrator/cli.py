@@ -10,11 +10,9 @@ import sys
 
 from aiohttp import web
 
-from db.embedded import EmbeddedPostgres
 from db.errors import DatabaseError
-from db.migrate import load_migrations, migrate
-from db.pool import create_pool
 from orchestrator.config import ConfigError, Settings, load_settings
+from orchestrator.database import open_database
 from orchestrator.logs import setup_logging
 
 log = logging.getLogger("callmeback")
@@ -95,21 +93,8 @@ def _carrier(settings: Settings, host: str | None, port: int | None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    embedded = None
-    dsn = settings.database.url
-    if not dsn:
-        embedded = EmbeddedPostgres(settings.server.data_dir / "postgres")
-        dsn = await embedded.start()
-    try:
-        pool = await create_pool(dsn, min_size=1, max_size=1, command_timeout_s=settings.database.command_timeout_s)
-        try:
-            async with pool.acquire() as conn:
-                applied = await migrate(conn, await asyncio.to_thread(load_migrations))
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
+    async with open_database(settings, max_size=1) as db:
+        applied = db.applied
     print(f"applied {len(applied)} migration(s)" if applied else "database is up to date")
     return 0
 
