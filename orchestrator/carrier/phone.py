@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 FRAME_S = FRAME_MS / 1000
 _SILENT_PCM_FRAME = silence_pcm(FRAME_S)
 _STOP_TIMEOUT_S = 1.0
+_LATE_TICK_MS = 10.0
 
 
 class StreamEnd(enum.Enum):
@@ -263,8 +264,12 @@ class _StreamSession:
         tick = 0
         while True:
             tick += 1
-            await _sleep_until(self._t0 + tick * FRAME_S)
+            deadline = self._t0 + tick * FRAME_S
+            await _sleep_until(deadline)
+            self._note_lateness(1000 * (asyncio.get_running_loop().time() - deadline))
             await self._echo_played_marks()
+            if self._pending_marks and len(self._buffer) < FRAME_BYTES:
+                self._report.dry_ticks += 1  # the sentence before the mark has not all arrived in time
             frame = bytes(self._buffer[:FRAME_BYTES])
             del self._buffer[:FRAME_BYTES]
             self._played_bytes += len(frame)
@@ -272,6 +277,12 @@ class _StreamSession:
             self._phone.heard_ms += len(frame) * 1000 / RATE_HZ
             padded = frame + bytes([SILENCE_BYTE]) * (FRAME_BYTES - len(frame))
             self._phone.heard_track += mulaw_decode(padded) if frame else _SILENT_PCM_FRAME
+
+    def _note_lateness(self, late_ms: float) -> None:
+        """The ear's own tick lateness: it bounds how far its recording may be from real time."""
+        if late_ms > _LATE_TICK_MS:
+            self._report.late_ticks += 1
+        self._report.max_tick_late_ms = max(self._report.max_tick_late_ms, late_ms)
 
     async def _echo_played_marks(self) -> None:
         while self._pending_marks and self._pending_marks[0][1] <= self._played_bytes:

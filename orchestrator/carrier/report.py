@@ -47,6 +47,9 @@ class StreamReport:
     dtmf_sent: list[str] = field(default_factory=list)
     media_received: int = 0
     played_ms: float = 0.0
+    dry_ticks: int = 0  # 20 ms ticks the ear's buffer ran short while a mark was pending: a gap mid-sentence
+    late_ticks: int = 0  # ticks the ear's own clock ran over 10 ms late (a loaded event loop, not the server)
+    max_tick_late_ms: float = 0.0
     marks: list[MarkEcho] = field(default_factory=list)
     clears: list[ClearEvent] = field(default_factory=list)
     invalid_messages: int = 0
