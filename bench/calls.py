@@ -40,6 +40,7 @@ from aiohttp import web
 from bench.ear import ear_turns
 from bench.instant_engines import EngineTimes, instant_engines
 from bench.report import Results, print_results
+from media.call import Call
 from media.codec import write_wav
 from media.resample import resample
 from orchestrator.app import create_app
@@ -286,6 +287,7 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
             await asyncio.sleep(0.5)  # the server side of the last hang-ups
             gc.collect()
             rss_after, load_after = rss_kib(), loadavg()
+            leaked = sum(isinstance(thing, Call) for thing in gc.get_objects())
             await app[RECORDER].flush()
             calls = [await api.request("GET", f"/api/calls/{call_id}") for call_id in ids]
     finally:
@@ -310,6 +312,7 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
         rss_after_kib=rss_after,
         peak_rss_kib=probe.peak_rss_kib,
         peak_live=probe.peak_live,
+        calls_alive_after=leaked,
         lag_ms=probe.lag_ms,
         load=(load_before, load_after),
     )

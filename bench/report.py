@@ -42,6 +42,7 @@ class Results:
     rss_after_kib: int
     peak_rss_kib: int
     peak_live: int
+    calls_alive_after: int  # media.call.Call objects still reachable once every call ended: a leak if > 0
     lag_ms: list[float]
     load: tuple[list[str], list[str]]
 
@@ -165,12 +166,15 @@ def print_results(r: Results) -> None:
         f"{r.cpu_s / call_minutes if call_minutes else float('nan'):.2f} CPU s per call-minute "
         f"({100 * r.cpu_s / r.wall_s / _cores():.0f}% of the machine, {r.cpu_s / r.wall_s:.2f} cores)"
     )
+    recordings_kib = sum(len(x.caller_pcm) + len(x.heard_pcm) for x in r.reports.values()) / 1024 / max(1, n)
     print(
         f"  RSS {r.rss_before_kib / 1024:.0f} MiB before, peak {r.peak_rss_kib / 1024:.0f} MiB "
         f"({(r.peak_rss_kib - r.rss_before_kib) / max(1, r.peak_live):.0f} KiB per live call at peak), "
         f"{r.rss_after_kib / 1024:.0f} MiB after "
-        f"({(r.rss_after_kib - r.rss_before_kib) / max(1, n):.0f} KiB growth per call)"
+        f"({(r.rss_after_kib - r.rss_before_kib) / max(1, n):.0f} KiB growth per call; the carrier keeps every "
+        f"call's two recordings, ~{recordings_kib:.0f} KiB)"
     )
+    print(f"  Call objects still alive after the run: {r.calls_alive_after}")
 
     print("\n-- targets")
     if args.engines == "embedded":
