@@ -10,10 +10,13 @@ clear, caller speech times), never against sleeps.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -69,9 +72,7 @@ async def place_call(server, user, script, *, ring_s: float = 0.2) -> str:
 async def finish(server, user, call_id: str, timeout_s: float = 30.0) -> tuple[dict, CallReport]:
     """The call as the API reports it once ended, and the carrier's report of it."""
     call = await wait_for_call_end(server, user, call_id, timeout_s)
-    sid = await server.client.app[POOL].fetchval(
-        "SELECT provider_call_id FROM calls WHERE id = $1", uuid.UUID(call_id)
-    )
+    sid = await server.client.app[POOL].fetchval("SELECT provider_call_id FROM calls WHERE id = $1", uuid.UUID(call_id))
     report = await server.carrier.wait_finished(sid, 10.0)
     return call, report
 
@@ -91,6 +92,15 @@ def loud(samples: array, start_s: float, end_s: float) -> list[int]:
     """Indexes (relative to `start_s`) of non-silent samples on the ear between two stream times."""
     window = samples[int(start_s * RATE) : int(end_s * RATE)]
     return [i for i, value in enumerate(window) if abs(value) >= SILENT]
+
+
+async def until(condition: Callable[[], object], timeout_s: float) -> None:
+    """Wait for a condition on live state (a bounded poll: the event has no hook to await)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)
 
 
 def persona_turns(call: dict) -> list[dict]:
@@ -191,20 +201,13 @@ async def test_caller_hangs_up_mid_reply(make_phone_server, monkeypatch: pytest.
     before = _call_tasks()
     call_id = await place_call(server, user, [Wait(2.5), HangUp()])
     live = server.client.app[LIVE_CALLS]
-    async with asyncio.timeout(10):
-        while not live:
-            await asyncio.sleep(0.02)
-    during = _call_tasks()
-    assert {"Call._listen", "Pacer.run", "Call._hear", "Call._watch"} & set(during) or any(
-        name.startswith("Call.") for name in during
-    ), during
+    await until(lambda: live, 10)
+    assert {"Pacer.run", "Call._hear", "Call._watch"} <= set(_call_tasks()), "the call's tasks are not visible"
     call, report = await finish(server, user, call_id)
 
     assert report.streams[0].ended_by == "phone"
     # The handler returns once every task of the call has finished (bounded: no sleep-and-hope).
-    async with asyncio.timeout(5):
-        while live:
-            await asyncio.sleep(0.02)
+    await until(lambda: not live, 5)
     leftover = _call_tasks() - before
     ours = {name: n for name, n in leftover.items() if name.split(".")[0] in ("Call", "Pacer", "media_stream")}
     assert not ours, leftover
@@ -307,8 +310,6 @@ async def test_silence_prompts_then_says_goodbye_and_hangs_up(make_phone_server)
 
 
 def _seconds(timestamp: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(timestamp).timestamp()
 
 
@@ -346,16 +347,12 @@ async def test_database_stall_does_not_delay_outbound_audio(make_phone_server) -
     try:
         talk_at_s = 0.8
         call_id = await place_call(server, user, [Wait(talk_at_s), PlayWav(SPEECH), Wait(6.5), HangUp()])
-        async with asyncio.timeout(10):
-            while not app[LIVE_CALLS]:
-                await asyncio.sleep(0.02)
+        await until(lambda: app[LIVE_CALLS], 10)
         (live_call,) = app[LIVE_CALLS]
         sid = await app[POOL].fetchval("SELECT provider_call_id FROM calls WHERE id = $1", uuid.UUID(call_id))
         report = server.carrier.call(sid).report
         # Hold the lock until the whole answer has played (its last mark echoed).
-        async with asyncio.timeout(20):
-            while len([m for m in marks_of(report, 2) if not m.flushed]) < len(answer):
-                await asyncio.sleep(0.05)
+        await until(lambda: len([m for m in marks_of(report, 2) if not m.flushed]) == len(answer), 20)
         assert app[RECORDER].pending >= 3  # greeting, caller turn and answer all waiting on the lock
         jitter = live_call.pacer.jitter()
     finally:
@@ -370,7 +367,7 @@ async def test_database_stall_does_not_delay_outbound_audio(make_phone_server) -
     start_s = talk_at_s + speech_s(SPEECH)
     voiced = loud(samples, start_s, start_s + 8.0)
     assert voiced, "the answer was not heard"
-    longest_gap_ms = max(b - a for a, b in zip(voiced, voiced[1:], strict=False)) / RATE * 1000
+    longest_gap_ms = max(b - a for a, b in itertools.pairwise(voiced)) / RATE * 1000
     heard_s = (voiced[-1] - voiced[0]) / RATE
     assert longest_gap_ms < 100, longest_gap_ms
     assert abs(heard_s - len(answer)) < 0.2, heard_s
