@@ -253,13 +253,18 @@ class Call:
             return
         speaking = bool(reply.playback.segments)
         reply.playback.stop()
+        # Cancel before awaiting anything: a reply still synthesizing could otherwise queue frames
+        # behind the pacer's clear, and they would reach the caller after the `clear`.
+        reply.task.cancel()
         self.pacer.clear()
+        self._reply = None
+        self.turns.set_persona_speaking(False)
         if speaking:
             self.barge_ins += 1
             await self.transport.clear()
-        reply.task.cancel()
-        self._reply = None
-        self.turns.set_persona_speaking(False)
+        # The reply's `finally` records what was heard and adds it to the history: let it run now, so
+        # whatever follows the interruption (the caller's turn) comes after it in both.
+        await asyncio.wait([reply.task])
 
     # hear -----------------------------------------------------------------------------------
     async def _hear(self) -> None:
@@ -278,11 +283,11 @@ class Call:
                 continue  # noise or a breath: not a turn
             timing = _Timing(turn.speech_end)
             timing.stamp("transcript")
+            if self._reply is not None and self._reply.interruptible:
+                await self._interrupt()  # first: the cut reply precedes this turn in transcript and history
             self._record("caller", text, None, False, started_at, {"stt_ms": round(transcript.latency_s * 1000, 1)})
             self.history.append({"role": "user", "content": text})
             self._last_caller_text = text
-            if self._reply is not None and self._reply.interruptible:
-                await self._interrupt()
             self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)))
 
     # reply ----------------------------------------------------------------------------------

@@ -13,22 +13,24 @@ import asyncio
 import itertools
 import uuid
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from media.call import Engines
+from media.stt import Transcript
 from media.twilio_transport import TwilioTransport
 from orchestrator.carrier import Dtmf, HangUp, PlayWav, Scenario, Wait
 from orchestrator.carrier.audio import read_wav_8k
 from orchestrator.carrier.report import CallReport, MarkEcho
 from orchestrator.keys import LIVE_CALLS, POOL, RECORDER
 from personas.llm import LanguageModelError, ToolCall
-from tests.scripted_engines import scripted_engines
+from tests.scripted_engines import ScriptedSpeechToText, scripted_engines
 from tests.telephony.test_outbound_call import wait_for_call_end
 
 FIXTURES = Path(__file__).resolve().parent.parent / "media" / "fixtures"
@@ -373,3 +375,45 @@ async def test_database_stall_does_not_delay_outbound_audio(make_phone_server) -
     assert abs(heard_s - len(answer)) < 0.2, heard_s
     # And the server sent every frame close to its slot (the lead is 160 ms).
     assert jitter.count > 200 and jitter.p99_ms < 100, jitter
+
+
+@dataclass
+class SlowSpeechToText(ScriptedSpeechToText):
+    """Transcribes like a loaded Whisper: long enough for the caller to start talking again meanwhile."""
+
+    delay_s: float = 1.0
+
+    async def transcribe(self, pcm16: bytes, sample_rate: int) -> Transcript:
+        await asyncio.sleep(self.delay_s)
+        return await super().transcribe(pcm16, sample_rate)
+
+
+async def test_turn_ending_over_a_reply_keeps_the_history_in_spoken_order(make_phone_server) -> None:
+    """The caller pauses, the persona starts answering while they have already gone on, and their turn
+    ends over the answer: the answer is cut where it was heard, and both the transcript and the next
+    prompt put it before the caller's second turn, as it happened."""
+    answer = ["Okay then.", "I see.", "Go on.", "Tell me.", "Right then.", "Sure thing."]
+    _engines, _stt, tts, llm = scripted_engines(replies=[["Hi."], [" ".join(answer)], ["Got it."]])
+    stt = SlowSpeechToText(deque(["first part", "second part"]))
+    server = await make_phone_server(engines=Engines(stt, tts, llm))
+    user = await server.verified_user("+14155550211")
+    script = [Wait(0.6), PlayWav(SPEECH), Wait(0.6), PlayWav(SPEECH), Wait(3.0), HangUp()]
+    call, report = await finish(server, user, await place_call(server, user, script))
+
+    turns = call["transcript"]
+    assert [(turn["role"], turn["text"]) for turn in turns] == [
+        ("persona", "Hi."),
+        ("caller", "first part"),
+        ("persona", " ".join(answer)),
+        ("caller", "second part"),
+        ("persona", "Got it."),
+    ]
+    cut = turns[2]
+    assert cut["interrupted"] and cut["heard_text"] and len(cut["heard_text"]) < len(cut["text"])
+    assert len(report.streams[0].clears) == 1
+    assert [(m["role"], m["content"]) for m in llm.requests[2][1:]] == [
+        ("assistant", "Hi."),
+        ("user", "first part"),
+        ("assistant", cut["heard_text"]),
+        ("user", "second part"),
+    ]
