@@ -200,6 +200,32 @@ class LlmSection:
 
 
 @dataclass(frozen=True)
+class ScheduleSection:
+    """`[schedules]`: scheduled and recurring callbacks and the executor that places them."""
+
+    run_executor: bool
+    poll_interval_s: float
+    grace_s: int
+    max_retries: int
+    retry_interval_s: int
+    claim_batch: int
+    placement_concurrency: int
+    placing_timeout_s: int
+    max_per_user: int
+    upcoming: int
+
+    def __post_init__(self) -> None:
+        if self.poll_interval_s <= 0:
+            raise ValueError("poll_interval_s: must be positive")
+        if self.grace_s < 0 or self.placing_timeout_s < 1:
+            raise ValueError("grace_s must be >= 0 and placing_timeout_s >= 1")
+        if not 0 <= self.max_retries <= 5 or not 60 <= self.retry_interval_s <= 3600:
+            raise ValueError("max_retries must be 0..5 and retry_interval_s 60..3600")
+        if min(self.claim_batch, self.placement_concurrency, self.max_per_user, self.upcoming) < 1:
+            raise ValueError("claim_batch, placement_concurrency, max_per_user and upcoming must be >= 1")
+
+
+@dataclass(frozen=True)
 class OpenAiSettings:
     base_url: str
     api_key: Secret | None
@@ -222,6 +248,7 @@ class Settings:
     piper: PiperSection
     local_llm: LocalLlmSection
     llm: LlmSection
+    schedules: ScheduleSection
     openai: OpenAiSettings
 
     @property
@@ -262,6 +289,7 @@ _SECTIONS: dict[str, type] = {
     "piper": PiperSection,
     "local_llm": LocalLlmSection,
     "llm": LlmSection,
+    "schedules": ScheduleSection,
     "openai": OpenAiSettings,
 }
 _MIN_JWT_SECRET_BYTES = 32
