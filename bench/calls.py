@@ -336,6 +336,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--first-token-timeout-s", type=float, default=8.0)
     parser.add_argument("--timeout-s", type=float, default=540.0, help="give up on calls after this long")
     parser.add_argument("--verbose", action="store_true", help="server logs at INFO")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the whole run here")
     args = parser.parse_args(argv)
     embedded = args.engines == "embedded"
     if args.ramp_s is None:
@@ -356,4 +357,10 @@ async def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    options = parse_args()
+    if options.profile:
+        import cProfile
+
+        cProfile.run("asyncio.run(main())", str(options.profile))
+    else:
+        asyncio.run(main())
