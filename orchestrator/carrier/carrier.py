@@ -109,7 +109,9 @@ class Carrier:
     # --- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
+        # No connection cap: each media stream holds a connection for its whole call, so aiohttp's default
+        # pool of 100 stopped the carrier at 100 live calls and left webhooks queueing behind them.
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self._board = Switchboard(
             settings=self.settings,
             session=self._session,
