@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from orchestrator.carrier import HangUp, PlayWav, Scenario, Wait
-from orchestrator.keys import POOL, RECORDER
+from orchestrator.keys import RECORDER, TELEPHONY
 
 FIXTURES = Path(__file__).resolve().parent.parent / "media" / "fixtures"
 
@@ -89,8 +89,7 @@ async def test_provider_refusal_ends_as_failed_call(phone_server) -> None:
     user = await phone_server.verified_user("+14155550132")
     phone_server.carrier.set_scenario("+14155550132", Scenario())
     # The carrier refuses a From number it does not own, as Twilio does (21210).
-    phone_server.client.app[POOL]  # the server is up
-    telephony = phone_server.client.app["telephony" if False else __import__("orchestrator.keys").keys.TELEPHONY]
+    telephony = phone_server.client.app[TELEPHONY]
     original = telephony.from_number
     telephony.from_number = "+14155559999"
     try:
@@ -101,10 +100,12 @@ async def test_provider_refusal_ends_as_failed_call(phone_server) -> None:
     call = await response.json()
     assert call["status"] == "failed" and call["end_reason"] == "failed"
     assert "refused" in call["error"] and "21210" in call["error"]
-    # A failed call is not live: the next one can be placed.
+    # A failed call is not live: the next one can be placed (and is hung up through the API).
     response = await user.request("POST", "/api/calls", json={"persona_id": "sarah"})
     assert response.status == 202
-    await wait_for_call_end(phone_server, user, (await response.json())["id"])
+    second = (await response.json())["id"]
+    assert (await user.request("POST", f"/api/calls/{second}/hangup")).status == 202
+    assert (await wait_for_call_end(phone_server, user, second))["status"] in ("completed", "canceled")
 
 
 async def test_unverified_and_unknown_persona(phone_server) -> None:
