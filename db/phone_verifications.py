@@ -80,7 +80,8 @@ async def confirm(pool: asyncpg.Pool, verification_id: int, user_id: uuid.UUID, 
             await conn.execute("UPDATE phone_verifications SET verified_at = now() WHERE id = $1", verification_id)
             return await conn.fetchrow(
                 """UPDATE users SET phone = $2, phone_verified_at = now(), updated_at = now() WHERE id = $1
-                   RETURNING id, email, name, phone, phone_verified_at, timezone, created_at""",
+                   RETURNING id, email, name, phone, phone_verified_at, timezone, quiet_hours_start,
+                             quiet_hours_end, created_at""",
                 user_id,
                 phone,
             )

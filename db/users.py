@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 
-USER_COLUMNS = "id, email, name, phone, phone_verified_at, timezone, created_at"
+USER_COLUMNS = "id, email, name, phone, phone_verified_at, timezone, quiet_hours_start, quiet_hours_end, created_at"
 
 
 class EmailTaken(Exception):
@@ -51,4 +52,14 @@ async def favorite_persona(pool: asyncpg.Pool, user_id: uuid.UUID) -> str | None
            WHERE up.user_id = $1 AND up.favorite AND p.deleted_at IS NULL
            ORDER BY up.updated_at DESC LIMIT 1""",
         user_id,
+    )
+
+
+async def update_profile(conn: asyncpg.Connection, user_id: uuid.UUID, fields: dict[str, Any]) -> asyncpg.Record:
+    """Set the given columns (name, timezone, quiet_hours_start/end) and return the user."""
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(fields, start=2))
+    return await conn.fetchrow(
+        f"UPDATE users SET {assignments}, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}",
+        user_id,
+        *fields.values(),
     )

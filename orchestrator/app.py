@@ -18,14 +18,17 @@ from orchestrator.database import open_database
 from orchestrator.engines import embedded_engines
 from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, MIGRATIONS, POOL, RECORDER, SETTINGS, TOKENS
 from orchestrator.middleware import json_errors, request_context
-from orchestrator.routes import accounts, calls, health, personas, phone, twilio
+from orchestrator.routes import accounts, calls, health, personas, phone, schedules, twilio
+from orchestrator.scheduler import scheduler
 from orchestrator.telephony_setup import telephony
 from orchestrator.tokens import TokenService
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-API = ApiRoutes.combine(health.routes, accounts.routes, personas.routes, phone.routes, calls.routes, twilio.routes)
+API = ApiRoutes.combine(
+    health.routes, accounts.routes, personas.routes, phone.routes, calls.routes, schedules.routes, twilio.routes
+)
 
 
 def create_app(settings: Settings, *, engines: Engines | None = None) -> web.Application:
@@ -44,6 +47,7 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
         app[ENGINES] = engines
     app.cleanup_ctx.append(telephony)
     app.cleanup_ctx.append(housekeeping)
+    app.cleanup_ctx.append(scheduler)
     API.install(app, authenticate)
     return app
 

@@ -10,7 +10,7 @@ NULLABLE_TIMESTAMP: dict[str, Any] = {"type": ["string", "null"], "format": "dat
 
 USER: dict[str, Any] = {
     "type": "object",
-    "required": ["id", "email", "name", "phone", "phone_verified_at", "timezone", "created_at"],
+    "required": ["id", "email", "name", "phone", "phone_verified_at", "timezone", "quiet_hours", "created_at"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "email": {"type": "string"},
@@ -18,6 +18,11 @@ USER: dict[str, Any] = {
         "phone": {"type": ["string", "null"]},
         "phone_verified_at": NULLABLE_TIMESTAMP,
         "timezone": {"type": "string"},
+        "quiet_hours": {
+            "type": ["object", "null"],
+            "description": "local times when no scheduled call rings; start > end wraps midnight",
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+        },
         "created_at": TIMESTAMP,
     },
 }

@@ -17,8 +17,16 @@ def user_json(row: asyncpg.Record) -> dict[str, Any]:
         "phone": row["phone"],
         "phone_verified_at": _time(row["phone_verified_at"]),
         "timezone": row["timezone"],
+        "quiet_hours": _quiet_hours(row),
         "created_at": _time(row["created_at"]),
     }
+
+
+def _quiet_hours(row: asyncpg.Record) -> dict[str, str] | None:
+    start, end = row["quiet_hours_start"], row["quiet_hours_end"]
+    if start is None or end is None:
+        return None
+    return {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
 
 
 def persona_json(row: asyncpg.Record) -> dict[str, Any]:

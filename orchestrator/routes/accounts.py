@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from datetime import UTC, datetime, time
 from functools import cache
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from orchestrator.auth import client_address
 from orchestrator.errors import ApiError, too_many_requests
 from orchestrator.keys import POOL, SETTINGS, TOKENS
 from orchestrator.passwords import hash_password, verify_password
+from orchestrator.schedules import follow_timezone
 from orchestrator.schemas import AUTH_RESULT, USER
 from orchestrator.serialize import user_json
 
@@ -132,3 +134,55 @@ async def logout(req: ApiRequest) -> web.Response:
 @routes.route("GET", "/api/me", summary="The logged-in user", tag="accounts", responses={200: ("Me", USER)})
 async def me(req: ApiRequest) -> web.Response:
     return web.json_response(user_json(req.user))
+
+
+_LOCAL_TIME = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+UPDATE_ME_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "name": {"type": "string", "maxLength": 100},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+        "quiet_hours": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["start", "end"],
+            "properties": {"start": _LOCAL_TIME, "end": _LOCAL_TIME},
+        },
+    },
+}
+
+
+@routes.route(
+    "PATCH",
+    "/api/me",
+    summary="Change my name, time zone (my schedules follow it) or quiet hours (null: none)",
+    tag="accounts",
+    body=UPDATE_ME_BODY,
+    responses={200: ("Me", USER)},
+)
+async def update_me(req: ApiRequest) -> web.Response:
+    body, changes = req.body, {}
+    if "name" in body:
+        changes["name"] = body["name"].strip()
+    if "timezone" in body:
+        if body["timezone"] not in _timezones():
+            raise ApiError(400, "invalid_field", "timezone is not an IANA time zone name", field="timezone")
+        changes["timezone"] = body["timezone"]
+    if "quiet_hours" in body:
+        window = body["quiet_hours"] or {}
+        start, end = (_clock(window[key]) if window else None for key in ("start", "end"))
+        if start is not None and start == end:
+            raise ApiError(400, "invalid_field", "quiet hours must not start and end at once", field="quiet_hours")
+        changes.update(quiet_hours_start=start, quiet_hours_end=end)
+    async with req.app[POOL].acquire() as conn, conn.transaction():
+        user = await users.update_profile(conn, req.user["id"], changes)
+        if changes.get("timezone", req.user["timezone"]) != req.user["timezone"]:
+            await follow_timezone(conn, user["id"], user["timezone"], datetime.now(UTC))
+    return web.json_response(user_json(user))
+
+
+def _clock(value: str) -> time:
+    hour, minute = map(int, value.split(":"))
+    return time(hour, minute)
