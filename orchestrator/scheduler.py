@@ -124,7 +124,8 @@ class Executor:
             for row in rows
             if row["schedule_id"] in new and new[row["schedule_id"]]["status"] == "placing"
         ]
-        return placements, len(rows) == batch
+        # Claimed rows may still be due (several occurrences passed while the server was down): go again.
+        return placements, True
 
     async def _claim_retries(self, now: datetime) -> tuple[list[Placement], bool]:
         batch = self.settings.claim_batch
