@@ -196,6 +196,7 @@ class Call:
         self._last_persona = time.monotonic()  # the end of the persona's last reply
         self._hanging_up = False
         self._last_caller_text = ""
+        self._audio_since_clear = False
 
     async def run(self) -> None:
         """Hold the conversation until either side hangs up; returns with every task finished."""
@@ -251,7 +252,8 @@ class Call:
         reply = self._reply
         if reply is None or (not reply.interruptible and not force):
             return
-        speaking = bool(reply.playback.segments)
+        # Audio may be out before the first sentence's mark (streamed speech): that also needs a clear.
+        speaking = bool(reply.playback.segments) or self._audio_since_clear
         reply.playback.stop()
         # Cancel before awaiting anything: a reply still synthesizing could otherwise queue frames
         # behind the pacer's clear, and they would reach the caller after the `clear`.
@@ -261,6 +263,7 @@ class Call:
         self.turns.set_persona_speaking(False)
         if speaking:
             self.barge_ins += 1
+            self._audio_since_clear = False
             await self.transport.clear()
         # The reply's `finally` records what was heard and adds it to the history: let it run now, so
         # whatever follows the interruption (the caller's turn) comes after it in both.
@@ -288,6 +291,8 @@ class Call:
             self._record("caller", text, None, False, started_at, {"stt_ms": round(transcript.latency_s * 1000, 1)})
             self.history.append({"role": "user", "content": text})
             self._last_caller_text = text
+            if self.turns.in_turn or not self._heard.empty():
+                continue  # the caller went on talking: answer once they have finished
             self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)))
 
     # reply ----------------------------------------------------------------------------------
@@ -428,13 +433,19 @@ class Call:
         framer = Framer(self._frame_bytes, b"\x00")
         while (sentence := await sentences.get()) is not None:
             spoken.append(sentence)
+            produced = False
             try:
                 async with asyncio.timeout(self.settings.tts_timeout_s):
                     async for chunk in tts.synthesize(sentence, self.plan.voice):
                         timing.stamp("tts_first_audio")
+                        produced = True
                         self._queue_audio(framer.push(resampler.process(chunk)), timing)
             except (TimeoutError, TextToSpeechError) as exc:
                 log.warning("text-to-speech failed: %s", type(exc).__name__)
+                if not produced:
+                    spoken.pop()  # never said: not part of the persona's turn
+                framer.clear()
+                resampler.reset()
                 continue
             tail = framer.push(resampler.flush())
             last = framer.flush()
@@ -458,6 +469,7 @@ class Call:
             return
         if item.timing is not None:
             item.timing.stamp("first_frame_sent")
+        self._audio_since_clear = True
         await self.transport.send_audio(item.pcm)
 
     # watch ----------------------------------------------------------------------------------
