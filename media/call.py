@@ -39,6 +39,7 @@ from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextD
 log = logging.getLogger(__name__)
 
 FRAME_MS = 20
+_FIRST_CLAUSE_CHARS = 24  # "Oh no, that sounds hard," is worth saying while the model writes on
 _GOODBYE = re.compile(
     r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go|have to go|see you|that'?s all)\b", re.I
 )
@@ -361,7 +362,7 @@ class Call:
         try:
             async with asyncio.TaskGroup() as tg:
                 if script is not None:
-                    for sentence in SentenceSplitter().push(script + " ") or [script]:
+                    for sentence in SentenceSplitter().split(script):
                         sentences.put_nowait(sentence)
                     sentences.put_nowait(None)
                 else:
@@ -393,7 +394,7 @@ class Call:
         messages: list[Message] = [{"role": "system", "content": self.plan.system_prompt}, *self.history]
         if opening:
             messages.append({"role": "user", "content": self.plan.opening_instruction})
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS)
         said_anything = False
         stream = self.engines.llm.complete(
             # No tools for the greeting: small models answer a pickup with a made-up tool call instead of words.
