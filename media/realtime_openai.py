@@ -228,8 +228,8 @@ class RealtimeSession:
         }
 
     async def start(self) -> None:
-        if self._ws is not None:
-            raise RealtimeError("realtime session already started")
+        if self._ws is not None or self._closing:
+            raise RealtimeError("a realtime session starts once")
         try:
             async with asyncio.timeout(self._settings.connect_timeout_s):
                 self._ws = await connect(
@@ -316,6 +316,8 @@ class RealtimeSession:
     # -- server events ----------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
+        if self._closing:
+            return
         ws = self._require()
         try:
             async for message in ws:

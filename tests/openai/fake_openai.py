@@ -219,6 +219,10 @@ class FakeOpenAi:
                     await ws.send_json(_error("audio_end_ms is beyond the audio", event))
                 else:
                     await ws.send_json({"type": "conversation.item.truncated", "item_id": item, "audio_end_ms": end_ms})
+            elif kind == "conversation.item.create":
+                await ws.send_json({"type": "conversation.item.created", "item": event.get("item")})
+            elif kind == "response.create":
+                await ws.send_json({"type": "response.done", "response": {"id": "resp_2", "status": "completed"}})
             elif kind == "response.cancel":
                 await ws.send_json({"type": "response.done", "response": {"id": "resp_1", "status": "cancelled"}})
             else:
