@@ -240,12 +240,14 @@ class RealtimeSession:
                 )
                 await self._send({"type": "session.update", "session": self.session_config()})
                 await self._await_session_updated()
-        except BaseException as error:
+        except TimeoutError as error:  # before OSError: it is one
             await self.aclose()
-            if isinstance(error, TimeoutError):
-                raise RealtimeError(f"no session.updated within {self._settings.connect_timeout_s} s") from error
-            if isinstance(error, (OSError, InvalidHandshake, ConnectionClosed)):
-                raise RealtimeError(f"cannot open {self.url}: {type(error).__name__}: {error}") from error
+            raise RealtimeError(f"not ready within {self._settings.connect_timeout_s} s") from error
+        except (OSError, InvalidHandshake, ConnectionClosed) as error:
+            await self.aclose()
+            raise RealtimeError(f"cannot open {self.url}: {type(error).__name__}: {error}") from error
+        except BaseException:
+            await self.aclose()
             raise
 
     async def _await_session_updated(self) -> None:

@@ -44,6 +44,7 @@ class FakeOpenAi:
     chunks: int = 6
     chunk_delay_s: float = 0.03
     fault: Fault = None
+    answer_session_update: bool = True  # False: never confirm the configuration
     beta_audio_events: bool = False  # echo audio as the beta's response.audio.delta
     assistant_item: str = "item_assistant_1"
     problems: list[str] = field(default_factory=list)
@@ -188,6 +189,8 @@ class FakeOpenAi:
             kind = event.get("type")
             if kind == "session.update":
                 problem = _session_problem(event.get("session"))
+                if not self.answer_session_update:
+                    continue
                 if problem:
                     self.problems.append(problem)
                     await ws.send_json(_error(problem, event))

@@ -211,6 +211,10 @@ async def test_a_refused_configuration_or_key_fails_at_the_start(
         session.session_config = lambda: {"type": "transcription"}  # type: ignore[method-assign]
         async with session:
             pass
+    fake_openai.answer_session_update = False
+    with pytest.raises(RealtimeError, match=r"not ready within 0\.3 s"):
+        async with RealtimeSession(realtime_settings(connect_timeout_s=0.3), instructions="Hi."):
+            pass
     with pytest.raises(RealtimeError, match="cannot open"):
         async with RealtimeSession(realtime_settings(base_url="http://127.0.0.1:9/v1"), instructions="Hi."):
             pass
