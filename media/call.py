@@ -39,6 +39,7 @@ from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextD
 log = logging.getLogger(__name__)
 
 FRAME_MS = 20
+_MARK_GRACE_S = 3.0  # beyond the audio still queued, how long to wait for the last mark's echo
 _FIRST_CLAUSE_CHARS = 24  # "Oh no, that sounds hard," is worth saying while the model writes on
 _GOODBYE = re.compile(
     r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go|have to go|see you|that'?s all)\b", re.I
@@ -368,7 +369,14 @@ class Call:
                 else:
                     tg.create_task(self._think(opening, sentences, timing, outcome))
                 await self._speak(sentences, playback, timing, spoken)
-            await playback.drained()
+            try:
+                # Marks come back as the audio plays; a far end that never echoes them must not hold
+                # the call in "speaking" for ever (what was not echoed counts as not heard).
+                async with asyncio.timeout(self.pacer.queued_ms / 1000 + _MARK_GRACE_S):
+                    await playback.drained()
+            except TimeoutError:
+                log.warning("marks not echoed in time: treating the rest of the reply as unheard")
+                playback.stop()
         finally:
             self.turns.set_persona_speaking(False)
             self.clock.finish(playback)

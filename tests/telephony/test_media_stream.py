@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from db import calls as call_queries
 from orchestrator.carrier import HangUp, PlayWav, Scenario, Wait
-from orchestrator.keys import POOL
+from orchestrator.keys import POOL, RECORDER
 from tests.api.users import sign_up
 from tests.scripted_engines import scripted_engines
 from tests.telephony.test_outbound_call import wait_for_call_end
@@ -47,7 +47,8 @@ async def _connect(server, *, signed: bool = True) -> aiohttp.ClientWebSocketRes
     url = _ws_url(server)
     token = server.settings.carrier.auth_token.reveal()
     headers = {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, {})} if signed else {}
-    return await server.client.session.ws_connect(url, headers=headers)
+    # Like Twilio (and the local carrier), no permessage-deflate.
+    return await server.client.session.ws_connect(url, headers=headers, compress=0)
 
 
 async def _new_call(server) -> uuid.UUID:
@@ -268,3 +269,32 @@ async def test_malformed_streams_are_closed_while_a_good_call_goes_on(make_phone
     )
     assert good.streams[0].invalid_messages == 0 and good.streams[0].ended_by == "phone"
     assert good.heard_ms > 1000
+
+
+async def test_a_far_end_that_never_echoes_marks_does_not_hang_the_call(make_phone_server) -> None:
+    """A client that plays nothing back (no mark echoes): the greeting is recorded as unheard after a
+    grace period, and the call carries on (here: the silence prompt follows)."""
+    media_server = await make_phone_server(
+        tune=lambda s: dataclasses.replace(s, call=dataclasses.replace(s.call, idle_prompt_s=1.0))
+    )
+    call_id = await _new_call(media_server)
+    call_sid = _sid("CA")
+    ws, _stream_sid = await _open_stream(
+        media_server, call_id, call_sid, await _answer(media_server, call_id, call_sid)
+    )
+    marks: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            # The greeting's marks, then a mark of the next reply (the still-there line): the call went on.
+            while len({mark.split(".")[0] for mark in marks}) < 2:
+                message = await ws.receive()
+                assert message.type == aiohttp.WSMsgType.TEXT, message
+                data = json.loads(message.data)
+                if data["event"] == "mark":
+                    marks.append(data["mark"]["name"])
+    finally:
+        await ws.close()
+    pool = media_server.client.app[POOL]
+    await media_server.client.app[RECORDER].flush()
+    greeting = await pool.fetchrow("SELECT text, heard_text FROM utterances WHERE call_id = $1 AND seq = 0", call_id)
+    assert greeting["text"] and greeting["heard_text"] == ""
