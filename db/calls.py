@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from db import memory
+
 TERMINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 _RANK = {"requested": 0, "queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4}
 _RANK.update(dict.fromkeys(TERMINAL_STATUSES, 5))
@@ -209,14 +211,33 @@ async def utterances(pool: asyncpg.Pool, call_id: uuid.UUID) -> list[asyncpg.Rec
     )
 
 
+_PERSONA_USER_COLUMNS = """p.id AS persona_id, p.name AS persona_name, p.core_prompt, p.voice, p.temperature,
+                            p.reply_max_tokens, p.max_call_minutes, p.end_of_turn_silence_ms,
+                            u.id AS user_id, u.name AS user_name, u.timezone"""
+
+
 async def call_context(pool: asyncpg.Pool, call_id: uuid.UUID) -> asyncpg.Record | None:
-    """Everything a live call needs to know about itself, its persona and its user."""
+    """Everything a live call needs to know about itself, its persona, its user and their history."""
     return await pool.fetchrow(
-        """SELECT c.id, c.direction, c.context, c.time_limit_s, c.requested_at,
-                  p.id AS persona_id, p.name AS persona_name, p.core_prompt, p.voice, p.temperature,
-                  p.reply_max_tokens, p.max_call_minutes, p.end_of_turn_silence_ms,
-                  u.id AS user_id, u.name AS user_name, u.timezone
-           FROM calls c JOIN personas p ON p.id = c.persona_id LEFT JOIN users u ON u.id = c.user_id
-           WHERE c.id = $1""",
+        f"""SELECT c.id, c.direction, c.context, c.time_limit_s, c.requested_at, {_PERSONA_USER_COLUMNS},
+                   {memory.prompt_columns("c.id")}
+            FROM calls c JOIN personas p ON p.id = c.persona_id LEFT JOIN users u ON u.id = c.user_id
+            WHERE c.id = $1""",
         call_id,
+    )
+
+
+async def draft_context(
+    pool: asyncpg.Pool, user_id: uuid.UUID, persona_id: str, context: str, direction: str
+) -> asyncpg.Record | None:
+    """What `call_context` would return for this user's next call with this persona (the designer's view)."""
+    return await pool.fetchrow(
+        f"""SELECT NULL::uuid AS id, $3::text AS direction, $4::text AS context, NULL::int AS time_limit_s,
+                   now() AS requested_at, {_PERSONA_USER_COLUMNS}, {memory.prompt_columns("NULL::uuid")}
+            FROM personas p, users u
+            WHERE u.id = $1 AND p.id = $2 AND p.deleted_at IS NULL AND (p.owner_id IS NULL OR p.owner_id = $1)""",
+        user_id,
+        persona_id,
+        direction,
+        context,
     )

@@ -17,8 +17,9 @@ from orchestrator.config import Settings
 from orchestrator.database import open_database
 from orchestrator.engines import embedded_engines
 from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, MIGRATIONS, POOL, RECORDER, SETTINGS, TOKENS
+from orchestrator.memory_worker import memory_worker
 from orchestrator.middleware import json_errors, request_context
-from orchestrator.routes import accounts, calls, health, personas, phone, schedules, twilio
+from orchestrator.routes import accounts, calls, designer, health, memory, personas, phone, schedules, twilio
 from orchestrator.scheduler import scheduler
 from orchestrator.telephony_setup import telephony
 from orchestrator.tokens import TokenService
@@ -27,7 +28,15 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 API = ApiRoutes.combine(
-    health.routes, accounts.routes, personas.routes, phone.routes, calls.routes, schedules.routes, twilio.routes
+    health.routes,
+    accounts.routes,
+    personas.routes,
+    phone.routes,
+    calls.routes,
+    schedules.routes,
+    twilio.routes,
+    memory.routes,
+    designer.routes,
 )
 
 
@@ -48,6 +57,8 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
     app.cleanup_ctx.append(telephony)
     app.cleanup_ctx.append(housekeeping)
     app.cleanup_ctx.append(scheduler)
+    if engines is None:  # with injected engines (tests, benchmarks) a test adds memory_worker itself
+        app.cleanup_ctx.append(memory_worker)
     API.install(app, authenticate)
     return app
 

@@ -1,28 +1,44 @@
-"""From the call's database context to the CallPlan a live call runs with."""
+"""From the call's database context to the CallPlan a live call runs with.
+
+`call_prompt` is the one way a prompt is compiled from a context row (`db.calls.call_context` for a live
+call, `db.calls.draft_context` for the designer), so what the designer shows is what the call is told.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db import memory
 from media.call import CallPlan
-from personas.prompt import compile_prompt
+from personas.prompt import CompiledPrompt, compile_prompt
 from personas.tools import END_CALL
 
 
-def call_plan(context: asyncpg.Record) -> CallPlan:
+def call_prompt(
+    context: asyncpg.Record, memory_budget_tokens: int, live_notes: Sequence[str] = (), now: datetime | None = None
+) -> CompiledPrompt:
     timezone = context["timezone"] or "UTC"
-    prompt = compile_prompt(
+    return compile_prompt(
         persona_name=context["persona_name"],
         core_prompt=context["core_prompt"],
         user_name=context["user_name"] or "",
         call_context=context["context"],
         direction=context["direction"],
-        now_local=datetime.now(UTC).astimezone(ZoneInfo(timezone)),
+        now_local=(now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)),
         timezone=timezone,
+        relationship=memory.relationship(context),
+        facts=memory.prompt_facts(context),
+        memory_budget_tokens=memory_budget_tokens,
+        live_notes=live_notes,
     )
+
+
+def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
+    prompt = call_prompt(context, memory_budget_tokens)
     time_limit_s = context["time_limit_s"] or context["max_call_minutes"] * 60
     return CallPlan(
         system_prompt=prompt.system,

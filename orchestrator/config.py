@@ -226,6 +226,35 @@ class ScheduleSection:
 
 
 @dataclass(frozen=True)
+class MemorySection:
+    """`[memory]`: what personas remember across calls, and the worker that extracts it after each call."""
+
+    run_worker: bool
+    max_facts: int
+    prompt_budget_tokens: int
+    start_delay_s: float
+    poll_interval_s: float
+    claim_batch: int
+    extraction_timeout_s: float
+    extraction_max_tokens: int
+    max_attempts: int
+    backoff_s: float
+    max_backoff_s: float
+    voice_sample_max_chars: int
+    voice_samples_per_hour: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_facts <= 500 or self.prompt_budget_tokens < 0:
+            raise ValueError("max_facts must be 1..500 and prompt_budget_tokens >= 0")
+        if min(self.poll_interval_s, self.extraction_timeout_s, self.backoff_s) <= 0 or self.start_delay_s < 0:
+            raise ValueError("poll_interval_s, extraction_timeout_s and backoff_s must be positive")
+        if min(self.claim_batch, self.extraction_max_tokens, self.max_attempts, self.voice_sample_max_chars) < 1:
+            raise ValueError("claim_batch, extraction_max_tokens, max_attempts, voice_sample_max_chars must be >= 1")
+        if self.max_backoff_s < self.backoff_s or self.voice_samples_per_hour < 0:
+            raise ValueError("max_backoff_s must be >= backoff_s and voice_samples_per_hour >= 0")
+
+
+@dataclass(frozen=True)
 class OpenAiSettings:
     base_url: str
     api_key: Secret | None
@@ -249,6 +278,7 @@ class Settings:
     local_llm: LocalLlmSection
     llm: LlmSection
     schedules: ScheduleSection
+    memory: MemorySection
     openai: OpenAiSettings
 
     @property
@@ -290,6 +320,7 @@ _SECTIONS: dict[str, type] = {
     "local_llm": LocalLlmSection,
     "llm": LlmSection,
     "schedules": ScheduleSection,
+    "memory": MemorySection,
     "openai": OpenAiSettings,
 }
 _MIN_JWT_SECRET_BYTES = 32

@@ -21,6 +21,7 @@ from orchestrator.call_records import CallRecords
 from orchestrator.errors import ApiError
 from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, POOL, RECORDER, SETTINGS, TELEPHONY
 from orchestrator.logs import call_id_var
+from orchestrator.memory_worker import call_ended
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         transport,
         request.app[ENGINES],
         request.app[CALL_SETTINGS],
-        call_plan(context),
+        call_plan(context, settings.memory.prompt_budget_tokens),
         CallRecords(recorder, call_id),
     )
     live = request.app[LIVE_CALLS]
@@ -81,6 +82,7 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         call_id_var.reset(token_var)
         if not ws.closed:
             await ws.close()
+        await call_ended(request.app, call_id)  # memory extraction (browser calls have no status webhook)
     return ws
 
 
