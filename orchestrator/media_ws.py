@@ -80,9 +80,9 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
             call.pacer.jitter().p99_ms,
         )
         call_id_var.reset(token_var)
+        await call_ended(request.app, call_id)  # memory extraction (browser calls have no status webhook)
         if not ws.closed:
             await ws.close()
-        await call_ended(request.app, call_id)  # memory extraction (browser calls have no status webhook)
     return ws
 
 

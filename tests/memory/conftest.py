@@ -43,7 +43,7 @@ async def place_call(server: PhoneServer, user, phone: str, scenario: Scenario, 
 
 async def job_of(server: PhoneServer, call_id: str) -> dict:
     """The call's memory job, once the media stream's end has enqueued it."""
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(20):
         while True:
             row = await server.client.app[POOL].fetchrow(
                 "SELECT * FROM memory_jobs WHERE call_id = $1", uuid.UUID(call_id)
