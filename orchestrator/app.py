@@ -15,7 +15,7 @@ from orchestrator.api import ApiRoutes
 from orchestrator.auth import authenticate
 from orchestrator.config import Settings
 from orchestrator.database import open_database
-from orchestrator.engines import embedded_engines
+from orchestrator.engines import configured_engines
 from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, MIGRATIONS, POOL, RECORDER, SETTINGS, TOKENS
 from orchestrator.memory_worker import memory_worker
 from orchestrator.middleware import json_errors, request_context
@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(recorder)
     if engines is None:
-        app.cleanup_ctx.append(embedded_engines)
+        app.cleanup_ctx.append(configured_engines)
     else:
         app[ENGINES] = engines
     app.cleanup_ctx.append(telephony)

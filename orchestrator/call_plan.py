@@ -45,7 +45,7 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         opening_instruction=prompt.opening_instruction,
         opening_fallback=prompt.opening_fallback,
         voice=context["voice"],
-        temperature=float(context["temperature"]),
+        temperature=round(float(context["temperature"]), 3),  # a real column: 0.7 reads back as 0.69999...
         max_tokens=context["reply_max_tokens"],
         time_limit_s=float(time_limit_s),
         end_silence_ms=context["end_of_turn_silence_ms"],

@@ -255,6 +255,27 @@ class MemorySection:
 
 
 @dataclass(frozen=True)
+class OpenAiSttSection:
+    """`[openai_stt]`: speech-to-text through OpenAI (for [engines] stt = "openai")."""
+
+    model: str
+    language: str
+    timeout_s: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class OpenAiTtsSection:
+    """`[openai_tts]`: text-to-speech through OpenAI (for [engines] tts = "openai")."""
+
+    model: str
+    default_voice: str
+    sample_rate: int
+    timeout_s: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class OpenAiSettings:
     base_url: str
     api_key: Secret | None
@@ -277,6 +298,8 @@ class Settings:
     piper: PiperSection
     local_llm: LocalLlmSection
     llm: LlmSection
+    openai_stt: OpenAiSttSection
+    openai_tts: OpenAiTtsSection
     schedules: ScheduleSection
     memory: MemorySection
     openai: OpenAiSettings
@@ -319,6 +342,8 @@ _SECTIONS: dict[str, type] = {
     "piper": PiperSection,
     "local_llm": LocalLlmSection,
     "llm": LlmSection,
+    "openai_stt": OpenAiSttSection,
+    "openai_tts": OpenAiTtsSection,
     "schedules": ScheduleSection,
     "memory": MemorySection,
     "openai": OpenAiSettings,
@@ -475,12 +500,12 @@ def _validate(settings: Settings, problems: list[str]) -> None:
     if not _is_url(settings.twilio.api_base, ("http", "https")):
         problems.append("[twilio] api_base (TWILIO_API_BASE): expected an http(s) URL")
     engines = settings.engines
-    if (engines.stt, engines.tts) != ("whisper", "piper"):
-        problems.append('[engines] stt/tts: only "whisper" and "piper" are available in this version')
-    if engines.llm not in ("local", "openai"):
-        problems.append('[engines] llm: expected "local" or "openai"')
-    if engines.llm == "openai" and settings.openai.api_key is None:
-        problems.append('OPENAI_API_KEY: required when [engines] llm = "openai"')
+    for job, allowed in (("stt", ("whisper", "openai")), ("tts", ("piper", "openai")), ("llm", ("local", "openai"))):
+        if getattr(engines, job) not in allowed:
+            problems.append(f"[engines] {job}: expected one of {', '.join(allowed)}")
+    uses_openai = [job for job in ("stt", "tts", "llm") if getattr(engines, job) == "openai"]
+    if uses_openai and settings.openai.api_key is None:
+        problems.append(f'OPENAI_API_KEY: required when [engines] {" and ".join(uses_openai)} = "openai"')
     telephony = settings.telephony
     if telephony.inbound_unknown_caller not in ("message", "reject"):
         problems.append('[telephony] inbound_unknown_caller: expected "message" or "reject"')

@@ -54,12 +54,15 @@ class FakeOpenAi:
     realtime_headers: list[dict[str, str]] = field(default_factory=list)
     realtime_received: list[dict[str, Any]] = field(default_factory=list)
     realtime_ws: web.WebSocketResponse | None = None
+    chat_reply: str = "Hi Jordan, it's Sarah. How are you?"
+    chat_requests: list[dict[str, Any]] = field(default_factory=list)
     released: asyncio.Event = field(default_factory=asyncio.Event)  # ends stalls at teardown
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/realtime", self._realtime)
         return app
 
@@ -119,6 +122,32 @@ class FakeOpenAi:
         if self.fault == "stall":
             await self._stall()
         return web.json_response({"text": self.transcript_text, "usage": {"type": "duration", "seconds": 1}})
+
+    # -- chat -------------------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        """Streamed chat completions as server-sent events, a word per chunk, then usage and [DONE]."""
+        body = await request.json()
+        self.chat_requests.append(body)
+        if not isinstance(body.get("temperature"), int | float) or body.get("stream") is not True:
+            return self._refuse(400, "temperature must be a number and stream true")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+        words = self.chat_reply.split(" ")
+        for index, word in enumerate(words):
+            delta = {"role": "assistant", "content": word + (" " if index < len(words) - 1 else "")}
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        usage = {
+            **base,
+            "choices": [],
+            "usage": {"prompt_tokens": 50, "completion_tokens": len(words), "total_tokens": 50 + len(words)},
+        }
+        await response.write(f"data: {json.dumps(done)}\n\ndata: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
 
     # -- speech -----------------------------------------------------------------------------------
 

@@ -72,10 +72,11 @@ async def make_phone_server(
     servers: list[TestClient] = []
 
     async def make(
-        engines: Engines | Literal["embedded"] | None = None,
+        engines: Engines | Literal["configured"] | None = None,
         tune: Callable[[Settings], Settings] = lambda s: s,
     ) -> PhoneServer:
-        """`engines`: given ones, "embedded" (the real Whisper, Piper and local model), else scripted."""
+        """`engines`: given ones, "configured" (what config.toml [engines] names, e.g. the real Whisper, Piper
+        and local model), else scripted ones."""
         port = free_port()
         settings = make_settings(await make_database(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
         recordings: Path = tmp_path_factory.mktemp("recordings")
@@ -92,7 +93,7 @@ async def make_phone_server(
         )
         settings = tune(settings)
         engines = engines or scripted_engines()[0]
-        app = create_app(settings, engines=None if engines == "embedded" else engines)
+        app = create_app(settings, engines=None if engines == "configured" else engines)
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         servers.append(client)

@@ -44,7 +44,7 @@ async def _speak_lines(tts, folder: Path) -> list[Path]:
 @pytest.mark.engines
 async def test_spoken_call_with_embedded_engines(make_phone_server, tmp_path: Path) -> None:
     server = await make_phone_server(
-        engines="embedded",
+        engines="configured",
         # A loaded CI machine may be slow to the first token: give the model room before the fallback line.
         tune=lambda s: replace(s, call=replace(s.call, first_token_timeout_s=8.0)),
     )
