@@ -16,11 +16,23 @@ from orchestrator.auth import authenticate
 from orchestrator.config import Settings
 from orchestrator.database import open_database
 from orchestrator.engines import configured_engines
-from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, MIGRATIONS, POOL, RECORDER, SETTINGS, TOKENS
+from orchestrator.keys import (
+    CALL_SETTINGS,
+    ENGINES,
+    LIVE_CALLS,
+    METRICS,
+    MIGRATIONS,
+    POOL,
+    RECORDER,
+    SETTINGS,
+    TOKENS,
+)
 from orchestrator.memory_worker import memory_worker
+from orchestrator.metrics import Metrics, metrics_context
 from orchestrator.middleware import json_errors, request_context
-from orchestrator.routes import accounts, calls, designer, health, memory, personas, phone, schedules, twilio
+from orchestrator.routes import accounts, calls, designer, health, memory, metrics, personas, phone, schedules, twilio
 from orchestrator.scheduler import scheduler
+from orchestrator.security import setup as setup_security
 from orchestrator.telephony_setup import telephony
 from orchestrator.tokens import TokenService
 
@@ -37,6 +49,7 @@ API = ApiRoutes.combine(
     twilio.routes,
     memory.routes,
     designer.routes,
+    metrics.routes,
 )
 
 
@@ -48,6 +61,9 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
     app[health.OPENAPI] = API.openapi("Call Me Back", VERSION)
     app[CALL_SETTINGS] = call_settings(settings)
     app[LIVE_CALLS] = set[Call]()
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(metrics_context(app[METRICS], lambda: len(app[LIVE_CALLS])))
+    setup_security(app)
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(recorder)
     if engines is None:

@@ -6,17 +6,20 @@ import uuid
 
 from db.recorder import CallFieldsRow, Recorder, UtteranceRow
 from media.call import Utterance
+from orchestrator.metrics import Metrics
 
 
 class CallRecords:
     """The CallLog of one call: utterances and keypad digits, as buffered rows."""
 
-    def __init__(self, recorder: Recorder, call_id: uuid.UUID) -> None:
+    def __init__(self, recorder: Recorder, call_id: uuid.UUID, metrics: Metrics) -> None:
         self._recorder = recorder
+        self._metrics = metrics
         self.call_id = call_id
         self.digits = ""
 
     def utterance(self, utterance: Utterance) -> None:
+        self._metrics.utterance(utterance.role, utterance.latency_ms)
         self._recorder.add(
             UtteranceRow(
                 self.call_id,

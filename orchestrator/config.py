@@ -63,6 +63,7 @@ class ServerSettings:
     trust_forwarded_for: bool
     log_format: str
     log_level: str
+    cors_origins: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class AuthSettings:
     login_failure_window_s: int
     login_attempts_per_address: int
     login_attempt_window_s: int
+    registrations_per_address: int
+    registration_window_s: int
     purge_interval_s: int
     jwt_secret: Secret
 
@@ -489,6 +492,10 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append('[server] log_format: expected "json" or "text"')
     if server.max_body_bytes < 1024:
         problems.append("[server] max_body_bytes: must be at least 1024")
+    for origin in server.cors_origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or origin != f"{parts.scheme}://{parts.netloc}":
+            problems.append(f'[server] cors_origins: {origin!r} is not an origin like "https://app.example.com"')
     if db.url and not _is_url(db.url, ("postgres", "postgresql")):
         problems.append("[database] url (DATABASE_URL): expected a postgresql:// URL")
     if not 1 <= db.pool_min_size <= db.pool_max_size:

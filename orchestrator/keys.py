@@ -9,6 +9,7 @@ from db.migrate import Migration
 from db.recorder import Recorder
 from media.call import Call, CallSettings, Engines
 from orchestrator.config import Settings
+from orchestrator.metrics import Metrics
 from orchestrator.telephony import Telephony
 from orchestrator.tokens import TokenService
 
@@ -21,3 +22,4 @@ RECORDER = web.AppKey("recorder", Recorder)
 ENGINES = web.AppKey("engines", Engines)
 CALL_SETTINGS = web.AppKey("call_settings", CallSettings)
 LIVE_CALLS = web.AppKey("live_calls", set[Call])
+METRICS = web.AppKey("metrics", Metrics)

@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from orchestrator.errors import ApiError, error_response
+from orchestrator.keys import METRICS
 from orchestrator.logs import request_id_var
 
 log = logging.getLogger("callmeback.http")
@@ -47,6 +48,9 @@ async def request_context(request: web.Request, handler: web.Handler) -> web.Str
             response.headers["X-Request-Id"] = request_id
         return response
     finally:
+        metrics = request.app.get(METRICS)
+        if metrics is not None and request.rel_url.path.startswith("/twilio/"):
+            metrics.webhook(_route_path(request), status)
         log.info(
             "%s %s %d %.1fms",
             request.method,
@@ -55,6 +59,12 @@ async def request_context(request: web.Request, handler: web.Handler) -> web.Str
             (time.perf_counter() - started) * 1000,
         )
         request_id_var.reset(token)
+
+
+def _route_path(request: web.Request) -> str:
+    """The matched route's template, so a label never carries a caller-chosen path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware

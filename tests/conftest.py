@@ -102,10 +102,11 @@ async def make_client(
 
 @pytest.fixture(scope="session")
 async def client(make_client: Callable[..., Awaitable[TestClient]]) -> TestClient:
-    """The shared API server; per-address login throttling is relaxed (every test logs in from 127.0.0.1)."""
+    """The shared API server; per-address login and sign-up throttling is relaxed (every test is 127.0.0.1)."""
 
     def relaxed(settings: Settings) -> Settings:
-        return replace(settings, auth=replace(settings.auth, login_attempts_per_address=100_000))
+        auth = replace(settings.auth, login_attempts_per_address=100_000, registrations_per_address=100_000)
+        return replace(settings, auth=auth)
 
     return await make_client(relaxed)
 

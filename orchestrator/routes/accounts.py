@@ -57,10 +57,19 @@ def _timezones() -> frozenset[str]:
     tag="accounts",
     auth=False,
     body=REGISTER_BODY,
-    responses={201: ("Account created", AUTH_RESULT), 409: ("Email already registered", _ERROR)},
+    responses={
+        201: ("Account created", AUTH_RESULT),
+        409: ("Email already registered", _ERROR),
+        429: ("Too many accounts created from this address; see Retry-After", _ERROR),
+    },
 )
 async def register(req: ApiRequest) -> web.Response:
     settings = req.app[SETTINGS].auth
+    window = await rate_limits.hit(
+        req.app[POOL], f"register:addr:{client_address(req.http)}", settings.registration_window_s
+    )
+    if window.hits > settings.registrations_per_address:
+        raise too_many_requests(window.retry_after_s, "too many accounts created from this address; try later")
     email = req.body["email"].strip()
     if not _EMAIL.match(email):
         raise ApiError(400, "invalid_field", "email is not a valid email address", field="email")

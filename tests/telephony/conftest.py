@@ -82,7 +82,7 @@ async def make_phone_server(
         recordings: Path = tmp_path_factory.mktemp("recordings")
         settings = replace(
             settings,
-            auth=replace(settings.auth, login_attempts_per_address=100_000),
+            auth=replace(settings.auth, login_attempts_per_address=100_000, registrations_per_address=100_000),
             carrier=replace(
                 settings.carrier,
                 answer_delay_s=0.2,
