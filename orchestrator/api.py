@@ -315,7 +315,7 @@ def _document(op: Operation) -> dict[str, Any]:
             entry["content"] = {"application/json": {"schema": schema}}
         doc["responses"][str(status)] = entry
     has_body = op.body is not None or op.form is not None
-    needed = [400] if has_body or op.query else []
+    needed = [400] if has_body or op.query or op.path_params else []
     needed += [413, 415] if has_body else []
     needed += [401] if op.auth else []
     needed += [404] if op.path_params else []
@@ -327,4 +327,8 @@ def _document(op: Operation) -> dict[str, Any]:
                 "content": {"application/json": {"schema": ERROR_SCHEMA}},
             },
         )
+    if "400" in doc["responses"] and (op.query or op.path_params):
+        # A URL longer than aiohttp's request-line limit (8190 bytes; a 2000-character query value can take
+        # 24 KB percent-encoded) is refused by the HTTP parser before any handler runs, in plain text.
+        doc["responses"]["400"].setdefault("content", {})["text/plain"] = {"schema": {"type": "string"}}
     return doc

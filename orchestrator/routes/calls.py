@@ -37,6 +37,7 @@ PLACE_BODY = {
     responses={
         202: ("Call placed (or failed at the provider: see status and error)", CALL),
         403: ("Phone not verified, or destination not allowed", ERROR_SCHEMA),
+        404: ("No such persona (persona_id)", ERROR_SCHEMA),
         409: ("A call is already in progress", ERROR_SCHEMA),
     },
 )

@@ -132,7 +132,11 @@ _LIST = {"type": "object", "properties": {"schedules": {"type": "array", "items"
     summary="Schedule a callback: once, or daily / on weekdays / on chosen days at a local time",
     tag="schedules",
     body=CREATE_BODY,
-    responses={201: ("Scheduled", SCHEDULE), 409: ("Too many schedules", ERROR_SCHEMA)},
+    responses={
+        201: ("Scheduled", SCHEDULE),
+        404: ("No such persona (persona_id)", ERROR_SCHEMA),
+        409: ("Too many schedules", ERROR_SCHEMA),
+    },
 )
 async def create_schedule(req: ApiRequest) -> web.Response:
     settings, pool, user = req.app[SETTINGS].schedules, req.app[POOL], req.user
