@@ -51,7 +51,7 @@ class CallFieldsRow:
 
 
 Row = UtteranceRow | CallFieldsRow
-_CALL_FIELDS = ("dtmf", "stream_sid")
+_CALL_FIELDS = ("dtmf", "stream_sid", "stt_seconds", "llm_tokens_in", "llm_tokens_out", "tts_chars")
 
 
 class Recorder:
@@ -106,7 +106,12 @@ class Recorder:
 
     async def _write(self, batch: list[Row]) -> None:
         utterances = [row for row in batch if isinstance(row, UtteranceRow)]
-        updates = [row for row in batch if isinstance(row, CallFieldsRow)]
+        # Each row carries whole values: within a batch only the latest value of each field is written
+        # (usage is reported per sentence; one UPDATE per call per batch is enough).
+        updates: dict[uuid.UUID, dict[str, Any]] = {}
+        for row in batch:
+            if isinstance(row, CallFieldsRow):
+                updates.setdefault(row.call_id, {}).update(row.fields)
         async with self._pool.acquire() as conn, conn.transaction():
             if utterances:
                 await conn.executemany(
@@ -129,6 +134,6 @@ class Recorder:
                         for r in utterances
                     ],
                 )
-            for row in updates:
-                for name, value in row.fields.items():
-                    await conn.execute(f"UPDATE calls SET {name} = $2 WHERE id = $1", row.call_id, value)
+            for call_id, fields in updates.items():
+                assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
+                await conn.execute(f"UPDATE calls SET {assignments} WHERE id = $1", call_id, *fields.values())

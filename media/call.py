@@ -11,6 +11,9 @@ caller heard.
     reply    think (LLM -> sentences) and speak (TTS -> 20 ms frames -> pacer, a mark per sentence)
     pacer    frames out at real time, a small lead ahead
     watch    call time limit, silence handling
+
+Usage (speech-to-text seconds, model tokens, synthesized characters) is counted as the engines are used
+and reported to the CallLog as running totals, which never blocks: the orchestrator prices and stores it.
 """
 
 from __future__ import annotations
@@ -100,12 +103,26 @@ class Utterance:
     latency_ms: dict[str, float]
 
 
+@dataclass
+class CallUsage:
+    """What the call has used of the metered engines so far (running totals)."""
+
+    stt_seconds: float = 0.0  # caller audio sent to speech-to-text, one count per finished turn
+    llm_tokens_in: int = 0  # as the model reports them (Done.usage); 0 when it reports nothing
+    llm_tokens_out: int = 0
+    tts_chars: int = 0  # text sent to text-to-speech, including sentences cut by a barge-in
+
+
 class CallLog(Protocol):
     """Where records go; never blocks (the orchestrator buffers and writes them)."""
 
     def utterance(self, utterance: Utterance) -> None: ...
 
     def digit(self, digit: str) -> None: ...
+
+    def usage(self, usage: CallUsage) -> None:
+        """The running totals (a copy), each time they change: the latest report is the call's usage."""
+        ...
 
 
 ToolHandler = Callable[[ToolCall], Awaitable[str | None]]
@@ -187,6 +204,7 @@ class Call:
         self.history: list[Message] = []
         self.barge_ins = 0
         self.ended_by: str = "caller"
+        self.usage = CallUsage()
         self._frame_bytes = frame_bytes(transport.sample_rate, FRAME_MS, 2)
         self._heard: asyncio.Queue[_Turn] = asyncio.Queue()
         self._reply: _Reply | None = None
@@ -312,6 +330,7 @@ class Call:
                 log.warning("speech-to-text failed: %s", type(exc).__name__)
                 self._start_reply(script=self.settings.lines.fallback)
                 continue
+            self._count(stt_seconds=len(turn.pcm) / 2 / self.transport.sample_rate)
             text = transcript.text.strip()
             if len(text) < self.settings.min_transcript_chars or transcript.no_speech_prob > 0.8:
                 continue  # noise or a breath: not a turn
@@ -435,6 +454,10 @@ class Call:
                         said_anything = True
                         sentences.put_nowait(line)
                 elif isinstance(event, Done):
+                    if event.usage is not None:
+                        self._count(
+                            llm_tokens_in=event.usage.prompt_tokens, llm_tokens_out=event.usage.completion_tokens
+                        )
                     break
             for sentence in splitter.flush():
                 said_anything = True
@@ -472,6 +495,7 @@ class Call:
         while (sentence := await sentences.get()) is not None:
             spoken.append(sentence)
             produced = False
+            self._count(tts_chars=len(sentence))
             try:
                 async with asyncio.timeout(self.settings.tts_timeout_s):
                     async for chunk in tts.synthesize(sentence, self.plan.voice):
@@ -543,6 +567,11 @@ class Call:
                 return
 
     # records --------------------------------------------------------------------------------
+    def _count(self, **amounts: float) -> None:
+        for name, amount in amounts.items():
+            setattr(self.usage, name, getattr(self.usage, name) + amount)
+        self.call_log.usage(replace(self.usage))
+
     def _record(
         self,
         role: str,

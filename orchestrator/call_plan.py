@@ -15,7 +15,7 @@ import asyncpg
 from db import memory
 from media.call import CallPlan
 from personas.prompt import CompiledPrompt, compile_prompt
-from personas.tools import END_CALL
+from personas.tools import END_CALL, SCHEDULE_CALLBACK
 
 
 def call_prompt(
@@ -49,5 +49,6 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         max_tokens=context["reply_max_tokens"],
         time_limit_s=float(time_limit_s),
         end_silence_ms=context["end_of_turn_silence_ms"],
-        tools=(END_CALL,),
+        # A call with a user can book the next one; an unknown caller has nobody to schedule for.
+        tools=(END_CALL, SCHEDULE_CALLBACK) if context["user_id"] is not None else (END_CALL,),
     )

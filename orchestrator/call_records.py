@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 from db.recorder import CallFieldsRow, Recorder, UtteranceRow
-from media.call import Utterance
+from media.call import CallUsage, Utterance
 from orchestrator.metrics import Metrics
 
 
 class CallRecords:
-    """The CallLog of one call: utterances and keypad digits, as buffered rows."""
+    """The CallLog of one call: utterances, keypad digits and usage, as buffered rows."""
 
     def __init__(self, recorder: Recorder, call_id: uuid.UUID, metrics: Metrics) -> None:
         self._recorder = recorder
@@ -37,3 +37,12 @@ class CallRecords:
     def digit(self, digit: str) -> None:
         self.digits = (self.digits + digit)[-200:]
         self._recorder.add(CallFieldsRow(self.call_id, {"dtmf": self.digits}))
+
+    def usage(self, usage: CallUsage) -> None:
+        fields = {
+            "stt_seconds": round(usage.stt_seconds, 3),
+            "llm_tokens_in": usage.llm_tokens_in,
+            "llm_tokens_out": usage.llm_tokens_out,
+            "tts_chars": usage.tts_chars,
+        }
+        self._recorder.add(CallFieldsRow(self.call_id, fields))

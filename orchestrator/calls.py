@@ -13,6 +13,7 @@ from orchestrator.errors import ApiError, too_many_requests
 from orchestrator.keys import POOL, SETTINGS, TELEPHONY
 from orchestrator.phones import check_destination, masked
 from orchestrator.telephony import ProviderError
+from orchestrator.usage import minutes_left
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,9 @@ async def place_call(
     """Record the call, then ask the provider to ring the user's verified phone.
 
     The row is committed before the provider is asked, so the one-live-call guard sees it; a provider
-    failure ends the call as `failed` with the reason, never as an error response.
+    failure ends the call as `failed` with the reason, never as an error response. With a monthly minute
+    allowance, a user with none left is refused (402) and the call's time limit is cut to what is left:
+    the persona says its time-limit goodbye when the minutes run out.
     """
     settings, pool, telephony = app[SETTINGS], app[POOL], app[TELEPHONY]
     policy = settings.telephony
@@ -38,6 +41,14 @@ async def place_call(
             raise too_many_requests(policy.calls_window_s, "too many calls requested recently; try again later")
         if guard.calls_today >= policy.daily_call_cap:
             raise too_many_requests(3600, "daily call limit reached; try again tomorrow")
+        time_limit_s = persona["max_call_minutes"] * 60
+        left = await minutes_left(conn, user["id"], user["timezone"], settings.pricing)
+        if left is not None:
+            if left == 0:
+                allowance = settings.pricing.monthly_minutes_allowance
+                message = f"you have used all {allowance} call minutes for this month; more come on the 1st"
+                raise ApiError(402, "minutes_used_up", message)
+            time_limit_s = min(time_limit_s, left * 60)
         call = await calls.insert_call(
             conn,
             user_id=user["id"],
@@ -46,7 +57,7 @@ async def place_call(
             from_number=telephony.from_number,
             to_number=user["phone"],
             context=context,
-            time_limit_s=persona["max_call_minutes"] * 60,
+            time_limit_s=time_limit_s,
         )
     base = settings.base_url
     try:

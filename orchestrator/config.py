@@ -229,6 +229,29 @@ class ScheduleSection:
 
 
 @dataclass(frozen=True)
+class PricingSection:
+    """`[pricing]`: prices for the per-call cost estimate (USD), and the monthly minute allowance."""
+
+    telephony_per_minute: float
+    stt_per_minute: float
+    llm_per_1k_input_tokens: float
+    llm_per_1k_output_tokens: float
+    tts_per_1k_chars: float
+    monthly_minutes_allowance: int  # per user, calendar month in their zone; 0 = unlimited
+
+    def __post_init__(self) -> None:
+        prices = (
+            self.telephony_per_minute,
+            self.stt_per_minute,
+            self.llm_per_1k_input_tokens,
+            self.llm_per_1k_output_tokens,
+            self.tts_per_1k_chars,
+        )
+        if min(prices) < 0 or self.monthly_minutes_allowance < 0:
+            raise ValueError("prices and monthly_minutes_allowance must be >= 0")
+
+
+@dataclass(frozen=True)
 class MemorySection:
     """`[memory]`: what personas remember across calls, and the worker that extracts it after each call."""
 
@@ -306,6 +329,7 @@ class Settings:
     schedules: ScheduleSection
     memory: MemorySection
     openai: OpenAiSettings
+    pricing: PricingSection
 
     @property
     def base_url(self) -> str:
@@ -350,6 +374,7 @@ _SECTIONS: dict[str, type] = {
     "schedules": ScheduleSection,
     "memory": MemorySection,
     "openai": OpenAiSettings,
+    "pricing": PricingSection,
 }
 _MIN_JWT_SECRET_BYTES = 32
 

@@ -151,11 +151,60 @@ CALL: dict[str, Any] = {
         "time_limit_s": {"type": ["integer", "null"]},
     },
 }
+USAGE: dict[str, Any] = {
+    "type": "object",
+    "description": "what was used; the cost is an estimate at the server's current [pricing] table",
+    "required": [
+        "minutes_billed",
+        "stt_seconds",
+        "llm_tokens_in",
+        "llm_tokens_out",
+        "tts_chars",
+        "estimated_cost_usd",
+    ],
+    "properties": {
+        "minutes_billed": {"type": "integer", "description": "call duration rounded up to whole minutes"},
+        "stt_seconds": {"type": "number", "description": "caller speech sent to speech-to-text"},
+        "llm_tokens_in": {"type": "integer", "description": "as reported by the model (0 if it reports none)"},
+        "llm_tokens_out": {"type": "integer"},
+        "tts_chars": {"type": "integer", "description": "text sent to text-to-speech"},
+        "estimated_cost_usd": {"type": "number"},
+    },
+}
+USAGE_TOTALS: dict[str, Any] = {
+    "type": "object",
+    "required": [*USAGE["required"], "calls"],
+    "properties": {**USAGE["properties"], "calls": {"type": "integer"}},
+}
+MY_USAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["month", "all_time", "allowance"],
+    "properties": {
+        "month": {
+            "type": "object",
+            "required": [*USAGE_TOTALS["required"], "start"],
+            "properties": {
+                **USAGE_TOTALS["properties"],
+                "start": {**TIMESTAMP, "description": "the 1st, 00:00 in your time zone"},
+            },
+        },
+        "all_time": USAGE_TOTALS,
+        "allowance": {
+            "type": "object",
+            "required": ["monthly_minutes", "minutes_left"],
+            "properties": {
+                "monthly_minutes": {"type": ["integer", "null"], "description": "null: unlimited"},
+                "minutes_left": {"type": ["integer", "null"], "description": "null: unlimited"},
+            },
+        },
+    },
+}
 CALL_DETAIL: dict[str, Any] = {
     "type": "object",
-    "required": [*CALL["required"], "events", "transcript"],
+    "required": [*CALL["required"], "events", "transcript", "usage"],
     "properties": {
         **CALL["properties"],
+        "usage": USAGE,
         "events": {
             "type": "array",
             "items": {

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 from media.call import Engines
 from media.stt import Transcript
-from personas.llm import Done, LanguageModelError, LlmEvent, Message, TextDelta, ToolCall, ToolSpec
+from personas.llm import Done, LanguageModelError, LlmEvent, Message, TextDelta, ToolCall, ToolSpec, Usage
+from personas.tool_call_text import ContentToolCallScanner
 
 TTS_RATE = 16000
+SCRIPTED_USAGE = Usage(prompt_tokens=120, completion_tokens=15)  # what each scripted reply reports
 
 
 def tone(duration_s: float, rate: int, frequency: float = 220.0, amplitude: int = 8000) -> bytes:
@@ -62,11 +64,17 @@ class ScriptedTextToSpeech:
 
 @dataclass
 class ScriptedLanguageModel:
-    """Replies from a script: each entry is text, a ToolCall, an Exception to raise, or a delay."""
+    """Replies from a script: each entry is text, a ToolCall, an Exception to raise, or a delay.
+
+    Like the real model, text goes through the JSON-tool-call scanner when tools are offered (a small
+    model's `{"name": ..., "arguments": ...}` written as content), and each reply ends with `usage`.
+    """
 
     replies: deque[Sequence[object]] = field(default_factory=deque)
     default: str = "Okay. Tell me more."
     requests: list[list[Message]] = field(default_factory=list)
+    usage: Usage | None = SCRIPTED_USAGE
+    offered: list[list[str]] = field(default_factory=list)  # the tool names offered with each request
 
     async def complete(
         self,
@@ -78,6 +86,9 @@ class ScriptedLanguageModel:
     ) -> AsyncIterator[LlmEvent]:
         self.requests.append(list(messages))
         script = self.replies.popleft() if self.replies else [self.default]
+        names = [tool["function"]["name"] for tool in tools]
+        self.offered.append(names)
+        scanner = ContentToolCallScanner(names) if names else None
         for item in script:
             if isinstance(item, BaseException):
                 raise item
@@ -87,8 +98,17 @@ class ScriptedLanguageModel:
                 yield item
             else:
                 for word in str(item).split(" "):
-                    yield TextDelta(word + " ")
-        yield Done("stop")
+                    if scanner is None:
+                        yield TextDelta(word + " ")
+                        continue
+                    scan = scanner.feed(word + " ")
+                    if scan.text:
+                        yield TextDelta(scan.text)
+                    for found in scan.calls:
+                        yield ToolCall("content-1", found.name, found.arguments, "content")
+        if scanner is not None and (rest := scanner.finish().text):
+            yield TextDelta(rest)
+        yield Done("stop", self.usage)
 
     async def aclose(self) -> None:
         pass

@@ -1,18 +1,21 @@
-"""Calls: "call me now", my call history, one call's record, and hanging up."""
+"""Calls: "call me now", my call history, one call's record, hanging up, and what my calls used."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from db import calls, personas
+from db import calls, personas, usage
 from orchestrator.api import ERROR_SCHEMA, ApiRequest, ApiRoutes
 from orchestrator.calls import hang_up, place_call
 from orchestrator.errors import ApiError, not_found
-from orchestrator.keys import POOL
-from orchestrator.schemas import CALL, CALL_DETAIL, CALL_PAGE, PERSONA_ID
+from orchestrator.keys import POOL, SETTINGS
+from orchestrator.schemas import CALL, CALL_DETAIL, CALL_PAGE, MY_USAGE, PERSONA_ID
 from orchestrator.serialize import call_event_json, call_json, utterance_json
+from orchestrator.usage import month_start, usage_json
 
 routes = ApiRoutes()
 _UUID = {
@@ -36,6 +39,7 @@ PLACE_BODY = {
     body=PLACE_BODY,
     responses={
         202: ("Call placed (or failed at the provider: see status and error)", CALL),
+        402: ("This month's call minutes are used up", ERROR_SCHEMA),
         403: ("Phone not verified, or destination not allowed", ERROR_SCHEMA),
         404: ("No such persona (persona_id)", ERROR_SCHEMA),
         409: ("A call is already in progress", ERROR_SCHEMA),
@@ -80,7 +84,7 @@ async def _mine(req: ApiRequest):
 @routes.route(
     "GET",
     "/api/calls/{call_id}",
-    summary="One call: status timeline, times and transcript",
+    summary="One call: status timeline, times, transcript and usage",
     tag="calls",
     path_params=_CALL_ID,
     responses={200: ("The call", CALL_DETAIL)},
@@ -90,11 +94,13 @@ async def get_call(req: ApiRequest) -> web.Response:
     pool = req.app[POOL]
     events = await calls.call_events(pool, call["id"])
     transcript = await calls.utterances(pool, call["id"])
+    used = await usage.call_usage(pool, call["id"])
     return web.json_response(
         {
             **call_json(call),
             "events": [call_event_json(row) for row in events],
             "transcript": [utterance_json(row) for row in transcript],
+            "usage": usage_json(used, req.app[SETTINGS].pricing),
         }
     )
 
@@ -114,3 +120,26 @@ async def get_call(req: ApiRequest) -> web.Response:
 async def hangup_call(req: ApiRequest) -> web.Response:
     call = await hang_up(req.app, req.user["id"], await _mine(req))
     return web.json_response(call_json(call), status=202)
+
+
+@routes.route(
+    "GET",
+    "/api/me/usage",
+    summary="What my calls used: this month (in my time zone) and all time, with estimated cost and allowance",
+    tag="calls",
+    responses={200: ("My usage", MY_USAGE)},
+)
+async def my_usage(req: ApiRequest) -> web.Response:
+    pricing, user = req.app[SETTINGS].pricing, req.user
+    start = month_start(user["timezone"], datetime.now(UTC))
+    totals = await usage.user_totals(req.app[POOL], user["id"], start)
+    month = {**usage_json(totals, pricing, "month_"), "calls": totals["month_calls"]}
+    allowance = pricing.monthly_minutes_allowance or None
+    left = None if allowance is None else max(0, allowance - month["minutes_billed"])
+    return web.json_response(
+        {
+            "month": {**month, "start": start.astimezone(ZoneInfo(user["timezone"])).isoformat()},
+            "all_time": {**usage_json(totals, pricing, "all_"), "calls": totals["all_calls"]},
+            "allowance": {"monthly_minutes": allowance, "minutes_left": left},
+        }
+    )
