@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 """The largest text frame accepted; a 20 ms media frame is about 300 bytes of JSON."""
+FLOOD_WINDOWS = 2
+"""A stream over its message rate for this many consecutive 1-second windows is closed."""
 
 
 class HandshakeFailed(Exception):
@@ -49,10 +52,14 @@ class StreamStats:
 class TwilioTransport:
     sample_rate = 8000
 
-    def __init__(self, ws: web.WebSocketResponse, *, max_violations: int) -> None:
+    def __init__(self, ws: web.WebSocketResponse, *, max_violations: int, max_messages_per_s: int = 250) -> None:
         self._ws = ws
         self._decoder = StreamDecoder()
         self._max_violations = max_violations
+        self._max_messages_per_s = max_messages_per_s
+        self._window_start = time.monotonic()
+        self._window_count = 0
+        self._windows_over = 0
         self.stats = StreamStats()
         self.stream_sid = ""
         self.stopped = False
@@ -82,11 +89,28 @@ class TwilioTransport:
 
     async def _next_text(self) -> str:
         message = await self._ws.receive()
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY) and self._flooding():
+            await self._ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many messages")
+            log.warning("media stream closed: more than %d messages/s", self._max_messages_per_s)
+            raise TransportClosed
         if message.type == WSMsgType.TEXT:
             return message.data
         if message.type == WSMsgType.BINARY:
             raise ProtocolViolation("binary frames are not part of the protocol")
         raise TransportClosed
+
+    def _flooding(self) -> bool:
+        """Count a message; True once the rate has been over the limit for FLOOD_WINDOWS whole seconds."""
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            over = self._window_count > self._max_messages_per_s
+            # A gap of more than one window means the sender paused: the run of busy seconds is broken.
+            self._windows_over = self._windows_over + 1 if over and now - self._window_start < 2.0 else int(over)
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        if self._window_count > self._max_messages_per_s and self._windows_over >= FLOOD_WINDOWS - 1:
+            return True  # over the limit in this window too, after FLOOD_WINDOWS - 1 full windows over it
+        return False
 
     async def events(self) -> AsyncIterator[TransportEvent]:
         while True:

@@ -154,6 +154,7 @@ class CallSection:
     time_warning_s: float
     min_transcript_chars: int
     max_stream_violations: int
+    max_stream_messages_per_s: int
     stream_start_timeout_s: float
 
 

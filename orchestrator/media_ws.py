@@ -36,7 +36,11 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "invalid_signature", "missing or invalid X-Twilio-Signature")
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
     await ws.prepare(request)
-    transport = TwilioTransport(ws, max_violations=settings.call.max_stream_violations)
+    transport = TwilioTransport(
+        ws,
+        max_violations=settings.call.max_stream_violations,
+        max_messages_per_s=settings.call.max_stream_messages_per_s,
+    )
     try:
         started = await transport.handshake(settings.call.stream_start_timeout_s)
     except HandshakeFailed:
