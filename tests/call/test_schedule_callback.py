@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,12 +24,33 @@ from orchestrator.call_tools import (
     spoken_when,
 )
 from orchestrator.carrier import HangUp, PlayWav, Wait
-from orchestrator.keys import POOL, SETTINGS
+from orchestrator.config import ScheduleSection
+from orchestrator.keys import POOL
 from personas.llm import ToolCall
 from tests.call.test_conversation import SPEECH, finish, place_call
-from tests.scripted_engines import scripted_engines
+from tests.scripted_engines import ScriptedLanguageModel, ScriptedSpeechToText, ScriptedTextToSpeech, scripted_engines
 
 ZONE = "America/New_York"
+
+
+@pytest.fixture(scope="module")
+async def server(make_phone_server):
+    """One server for the module (each server holds database connections until the session ends)."""
+    return await make_phone_server(engines=scripted_engines()[0])
+
+
+def script(server, transcripts: Sequence[str], replies: Sequence[Sequence[object]]):
+    """The next call's script, on the module server's scripted engines."""
+    stt, tts, llm = server.engines.stt, server.engines.tts, server.engines.llm
+    assert isinstance(stt, ScriptedSpeechToText) and isinstance(llm, ScriptedLanguageModel)
+    assert isinstance(tts, ScriptedTextToSpeech)
+    stt.transcripts.clear()
+    llm.replies.clear()
+    stt.transcripts.extend(transcripts)
+    llm.replies.extend(replies)
+    llm.offered.clear()
+    tts.spoken.clear()
+    return tts, llm
 
 
 def local_day(offset_days: int) -> datetime:
@@ -42,13 +64,10 @@ async def user_in_zone(server, phone: str):
     return user
 
 
-async def test_call_me_tomorrow_at_seven(make_phone_server) -> None:
+async def test_call_me_tomorrow_at_seven(server) -> None:
     tomorrow = local_day(1).date()
     booking = ToolCall("call-1", "schedule_callback", {"when": f"{tomorrow}T07:00", "purpose": "wake-up"})
-    engines, _stt, tts, llm = scripted_engines(
-        transcripts=["Call me tomorrow at seven."], replies=[["Hey Jordan, it's Brad."], [booking]]
-    )
-    server = await make_phone_server(engines=engines)
+    tts, llm = script(server, ["Call me tomorrow at seven."], [["Hey Jordan, it's Brad."], [booking]])
     user = await user_in_zone(server, "+14155550171")
     call_id = await place_call(server, user, [Wait(2.5), PlayWav(SPEECH), Wait(5.0), HangUp()])
     call, _report = await finish(server, user, call_id)
@@ -73,15 +92,15 @@ async def test_call_me_tomorrow_at_seven(make_phone_server) -> None:
     assert str(row["user_id"]) == user.user["id"]
 
 
-async def test_json_tool_call_in_text(make_phone_server) -> None:
+async def test_json_tool_call_in_text(server) -> None:
     """A small model writes the call as content: it is acted on, and never spoken."""
     day = local_day(2)
     written = json.dumps({"name": "schedule_callback", "arguments": {"when": f"{day.date()}T18:30"}})
-    engines, _stt, tts, _llm = scripted_engines(
-        transcripts=["Call me again the day after tomorrow at half six in the evening."],
-        replies=[["Hey Jordan, it's Brad."], [f"Sure thing. {written}"]],
+    tts, _llm = script(
+        server,
+        ["Call me again the day after tomorrow at half six in the evening."],
+        [["Hey Jordan, it's Brad."], [f"Sure thing. {written}"]],
     )
-    server = await make_phone_server(engines=engines)
     user = await user_in_zone(server, "+14155550172")
     call_id = await place_call(server, user, [Wait(2.5), PlayWav(SPEECH), Wait(6.0), HangUp()])
     call, _report = await finish(server, user, call_id)
@@ -103,9 +122,9 @@ async def test_json_tool_call_in_text(make_phone_server) -> None:
         (f"{(datetime.now(UTC) + timedelta(days=45)).date()}T07:00", SORRY_FAR),
     ],
 )
-async def test_unusable_times_get_an_apology(when, line, make_phone_server) -> None:
+async def test_unusable_times_get_an_apology(when, line) -> None:
     """Refused before the database is touched (no pool needed)."""
-    settings = (await make_phone_server()).client.app[SETTINGS].schedules
+    settings = ScheduleSection(True, 5.0, 900, 2, 300, 50, 4, 300, 20, 3)
     arguments = {} if when is None else {"when": when}
     assert await schedule_callback(None, settings, uuid.uuid4(), "brad", ZONE, arguments) == line  # type: ignore[arg-type]
 

@@ -14,16 +14,26 @@ from db import calls
 from orchestrator.carrier import HangUp, PlayWav, Scenario, Wait
 from orchestrator.keys import POOL
 from orchestrator.usage import cost_usd
-from tests.scripted_engines import SCRIPTED_USAGE, scripted_engines
+from tests.scripted_engines import (
+    SCRIPTED_USAGE,
+    ScriptedLanguageModel,
+    ScriptedSpeechToText,
+    ScriptedTextToSpeech,
+)
 from tests.telephony.test_outbound_call import FIXTURES, wait_for_call_end
 
 
-async def test_a_calls_usage_and_my_totals(make_phone_server) -> None:
-    engines, stt, tts, llm = scripted_engines(
-        transcripts=["Call me back later please."],
-        replies=[["Hey Jordan, it's Brad. Quick check-in on your goals."], ["Sure thing. Talk soon."]],
-    )
-    server = await make_phone_server(engines=engines)
+async def test_a_calls_usage_and_my_totals(phone_server) -> None:
+    """On the shared server: its scripted engines' records from this call are told apart by position."""
+    server = phone_server
+    stt, tts, llm = server.engines.stt, server.engines.tts, server.engines.llm
+    assert isinstance(stt, ScriptedSpeechToText) and isinstance(llm, ScriptedLanguageModel)
+    assert isinstance(tts, ScriptedTextToSpeech)
+    stt.transcripts.clear()  # whatever an earlier test left unsaid
+    llm.replies.clear()
+    stt.transcripts.append("Call me back later please.")
+    llm.replies.extend([["Hey Jordan, it's Brad. Quick check-in on your goals."], ["Sure thing. Talk soon."]])
+    heard_from, requests_from, spoken_from = len(stt.heard), len(llm.requests), len(tts.spoken)
     user = await server.verified_user("+14155550181")
     other = await server.verified_user("+14155550182")
     server.carrier.set_scenario(
@@ -36,10 +46,11 @@ async def test_a_calls_usage_and_my_totals(make_phone_server) -> None:
 
     used = call["usage"]
     assert call["duration_s"] >= 1 and used["minutes_billed"] == math.ceil(call["duration_s"] / 60)
-    assert len(stt.heard) == 1 and used["stt_seconds"] == pytest.approx(stt.heard[0], abs=0.05)
-    assert used["llm_tokens_in"] == SCRIPTED_USAGE.prompt_tokens * len(llm.requests) > 0
-    assert used["llm_tokens_out"] == SCRIPTED_USAGE.completion_tokens * len(llm.requests)
-    assert used["tts_chars"] == sum(len(text) for text in tts.spoken) > 0
+    heard, requests, spoken = stt.heard[heard_from:], len(llm.requests) - requests_from, tts.spoken[spoken_from:]
+    assert len(heard) == 1 and used["stt_seconds"] == pytest.approx(heard[0], abs=0.05)
+    assert requests == 2 and used["llm_tokens_in"] == SCRIPTED_USAGE.prompt_tokens * requests
+    assert used["llm_tokens_out"] == SCRIPTED_USAGE.completion_tokens * requests
+    assert used["tts_chars"] == sum(len(text) for text in spoken) > 0
     pricing = server.settings.pricing
     assert used["estimated_cost_usd"] == pytest.approx(cost_usd(used, pricing)) and used["estimated_cost_usd"] > 0
 
