@@ -155,6 +155,8 @@ def bench_settings(data_dir: Path, port: int, args: argparse.Namespace) -> Setti
     return replace(
         settings,
         database=replace(settings.database, pool_max_size=max(settings.database.pool_max_size, 20)),
+        # Every benchmark user signs up and logs in from 127.0.0.1.
+        auth=replace(settings.auth, registrations_per_address=room, login_attempts_per_address=room),
         telephony=replace(settings.telephony, max_live_calls_per_user=room, calls_per_window=room, daily_call_cap=room),
         carrier=replace(
             settings.carrier, answer_delay_s=0.2, progress_step_s=0.05, calls_per_second=0.0, recordings_dir=""
