@@ -36,9 +36,19 @@ async def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    dsn = await server.start()
-    yield _with_database(dsn, "postgres")
+    folder = tmp_path_factory.mktemp("pg")
+    server = EmbeddedPostgres(folder)
+    dsn = _with_database(await server.start(), "postgres")
+    # Dozens of test servers live for the whole session, each with its pool: more than the default 100.
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ALTER SYSTEM SET max_connections = 400")
+    finally:
+        await conn.close()
+    await server.stop()
+    server = EmbeddedPostgres(folder)
+    dsn = _with_database(await server.start(), "postgres")
+    yield dsn
     await server.stop()
 
 
@@ -76,7 +86,9 @@ def make_settings(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Set
             "JWT_SECRET": JWT_SECRET,
             "CALLMEBACK_DATA_DIR": str(tmp_path_factory.mktemp("data")),
         }
-        return load_settings(env={**base, **env})
+        settings = load_settings(env={**base, **env})
+        # Test servers live for the whole session and share one PostgreSQL (100 connections): small pools.
+        return replace(settings, database=replace(settings.database, pool_min_size=1, pool_max_size=4))
 
     return make
 
