@@ -147,7 +147,10 @@ class ApiRoutes:
     def install(self, app: web.Application, authenticate: Authenticator) -> None:
         for operation in self.operations:
             handler = operation.handler if operation.raw else _endpoint(operation, authenticate)
-            app.router.add_route(operation.method, operation.path, handler)
+            if operation.method == "GET":
+                app.router.add_get(operation.path, handler)  # HEAD too, as probes and proxies expect
+            else:
+                app.router.add_route(operation.method, operation.path, handler)
 
     def openapi(self, title: str, version: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
