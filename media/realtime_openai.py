@@ -44,7 +44,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -52,6 +51,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
 from media.codec import ULAW_SAMPLE_RATE
+from media.engine import Engine
 
 _log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ RealtimeEvent = (
 # -- session --------------------------------------------------------------------------------------
 
 
-class RealtimeSession:
+class RealtimeSession(Engine):
     """One call's conversation with a realtime model; see the module docstring for the contract."""
 
     def __init__(
@@ -266,18 +266,6 @@ class RealtimeSession:
         self._closing = True
         if ws is not None:
             await ws.close()
-
-    async def __aenter__(self) -> RealtimeSession:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- client events ----------------------------------------------------------------------------
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import httpx2
 import openai
 
 from media.codec import PCM16_WIDTH, encode_wav
+from media.engine import Engine
 from media.stt import SpeechToTextError, Transcript
 
 _MIN_AUDIO_S = 0.1
@@ -36,7 +36,7 @@ class OpenAiSttSettings:
     max_retries: int = 1
 
 
-class OpenAiSpeechToText:
+class OpenAiSpeechToText(Engine):
     """SpeechToText over `AsyncOpenAI.audio.transcriptions`. `start()` exists for the engine shape:
     the HTTP client connects on first use."""
 
@@ -58,18 +58,6 @@ class OpenAiSpeechToText:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
-
-    async def __aenter__(self) -> OpenAiSpeechToText:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def transcribe(self, pcm16: bytes, sample_rate: int) -> Transcript:
         client = self._client

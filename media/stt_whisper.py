@@ -13,12 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import soxr
 
+from media.engine import Engine
 from media.stt import SpeechToTextError, Transcript
 
 _WHISPER_RATE = 16000
@@ -37,7 +37,7 @@ class WhisperSettings:
     language: str
 
 
-class WhisperSpeechToText:
+class WhisperSpeechToText(Engine):
     """SpeechToText over faster-whisper. `start()` loads the model off the event loop."""
 
     def __init__(self, settings: WhisperSettings) -> None:
@@ -60,18 +60,6 @@ class WhisperSpeechToText:
         executor, self._executor, self._model = self._executor, None, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-
-    async def __aenter__(self) -> WhisperSpeechToText:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def transcribe(self, pcm16: bytes, sample_rate: int) -> Transcript:
         if self._executor is None:

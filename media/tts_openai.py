@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import httpx2
 import openai
 
 from media.codec import PCM16_WIDTH
+from media.engine import Engine
 from media.resample import StreamResampler
 from media.sentences import SentenceSplitter
 from media.tts import TextToSpeechError, Voice
@@ -55,7 +55,7 @@ class OpenAiVoice:
     instructions: str
 
 
-class OpenAiTextToSpeech:
+class OpenAiTextToSpeech(Engine):
     """TextToSpeech over `AsyncOpenAI.audio.speech` streaming responses."""
 
     def __init__(self, settings: OpenAiTtsSettings) -> None:
@@ -82,18 +82,6 @@ class OpenAiTextToSpeech:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
-
-    async def __aenter__(self) -> OpenAiTextToSpeech:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def voice_shape(self, voice: Voice) -> OpenAiVoice:
         settings = voice.get("openai", {})

@@ -22,12 +22,12 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import soxr
 
+from media.engine import Engine
 from media.tts import TextToSpeechError, Voice
 
 
@@ -55,7 +55,7 @@ class PiperSettings:
     default_voice: PiperVoiceSettings  # what a persona's "piper" settings are applied over
 
 
-class PiperTextToSpeech:
+class PiperTextToSpeech(Engine):
     """TextToSpeech over piper-tts. `start()` loads the ONNX voice off the event loop."""
 
     def __init__(self, settings: PiperSettings) -> None:
@@ -90,18 +90,6 @@ class PiperTextToSpeech:
         executor, self._executor, self._voice = self._executor, None, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-
-    async def __aenter__(self) -> PiperTextToSpeech:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def voice_shape(self, voice: Voice) -> PiperVoiceSettings:
         """The persona's "piper" settings over the defaults; anything unusable is refused."""

@@ -25,8 +25,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from media.engine import Engine
 from personas import llama_process
 from personas.gguf_parts import KNOWN_MODELS, LocalModelError, ensure_joined, find_parts
 from personas.llm import OpenAiLlmSettings
@@ -57,7 +57,7 @@ class StartTimings:
     load_s: float  # child start to ready line (import, model load, warmup)
 
 
-class LocalLlmServer:
+class LocalLlmServer(Engine):
     """Owns the llama.cpp child process: start once, stop in `aclose` (idempotent)."""
 
     def __init__(self, settings: LocalLlmSettings) -> None:
@@ -148,18 +148,6 @@ class LocalLlmServer:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-
-    async def __aenter__(self) -> LocalLlmServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _prepare_model(self) -> Path:
         """Blocking: runs in a worker thread so hashing never stalls the event loop."""
