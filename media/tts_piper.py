@@ -17,9 +17,7 @@ calls: sentences from concurrent calls interleave instead of oversubscribing 2 c
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from media.engine import Engine
+from media.engine import Engine, ModelThread
 from media.tts import TextToSpeechError, Voice
 
 
@@ -61,8 +59,7 @@ class PiperTextToSpeech(Engine):
     def __init__(self, settings: PiperSettings) -> None:
         _check_range(settings.default_voice)
         self._settings = settings
-        self._executor: ThreadPoolExecutor | None = None
-        self._voice: Any = None
+        self._thread: ModelThread[Any] = ModelThread("piper", self._load)
 
     @property
     def sample_rate(self) -> int:
@@ -71,25 +68,15 @@ class PiperTextToSpeech(Engine):
     @property
     def native_rate(self) -> int:
         """The model's own rate (22050 Hz for joe-medium)."""
-        if self._voice is None:
+        if not self._thread.running:
             raise TextToSpeechError("piper is not started")
-        return int(self._voice.config.sample_rate)
+        return int(self._thread.model.config.sample_rate)
 
     async def start(self) -> None:
-        if self._executor is not None:
-            raise TextToSpeechError("piper already started")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
-        loop = asyncio.get_running_loop()
-        try:
-            self._voice = await loop.run_in_executor(self._executor, self._load)
-        except BaseException:
-            await self.aclose()
-            raise
+        await self._thread.start()
 
     async def aclose(self) -> None:
-        executor, self._executor, self._voice = self._executor, None, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        await self._thread.aclose()
 
     def voice_shape(self, voice: Voice) -> PiperVoiceSettings:
         """The persona's "piper" settings over the defaults; anything unusable is refused."""
@@ -104,22 +91,20 @@ class PiperTextToSpeech(Engine):
         return shape
 
     async def synthesize(self, text: str, voice: Voice) -> AsyncIterator[bytes]:
-        executor = self._executor
-        if executor is None:
+        if not self._thread.running:
             raise TextToSpeechError("piper is not started")
         shape = self.voice_shape(voice)
         if not text.strip():
             return
-        loop = asyncio.get_running_loop()
-        sentences = self._voice.synthesize(text, self._synthesis_config(shape))
+        sentences = self._thread.model.synthesize(text, self._synthesis_config(shape))
         while True:
             try:
-                chunk = await loop.run_in_executor(executor, next, sentences, None)
+                chunk = await self._thread.run(next, sentences, None)
             except Exception as error:  # onnxruntime / espeak failures
                 raise TextToSpeechError(f"piper failed on {text[:60]!r}: {error}") from error
             if chunk is None:
                 return
-            yield await loop.run_in_executor(executor, self._shape, chunk.audio_float_array, shape)
+            yield await self._thread.run(self._shape, chunk.audio_float_array, shape)
 
     def _load(self) -> Any:
         from piper import PiperVoice
