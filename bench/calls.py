@@ -3,16 +3,16 @@
     python -m bench.calls --engines embedded --calls 1 --turns 5     # voice-to-voice target
     python -m bench.calls --engines instant --calls 200 --turns 3    # orchestration + jitter at scale
 
-A real server (embedded PostgreSQL in a temporary data dir, the in-process local carrier, real
-websockets) places every call through POST /api/calls; the carrier's phone speaks the caller's lines as
-real-time 20 ms mu-law frames and records what its ear plays. Stage latencies come from the database
-(ms after the caller stopped speaking, as media/call.py stamps them), voice-to-voice from the carrier's
-recordings (bench/ear.py), outbound jitter from each call's pacer, CPU and memory from this process.
-Caller audio: the embedded run synthesizes its lines with the embedded Piper at start (another voice than
-the persona's); the instant run plays tests/media/fixtures/call_me_back.wav (espeak-ng speech).
-
-The carrier runs in this same process and event loop as the server, so CPU per call-minute includes
-the far end's phone (two 50 Hz clocks and a websocket client per call) and loop lag hits both sides.
+A real server (embedded PostgreSQL in a temporary data dir, real websockets) runs in this process and
+places every call through POST /api/calls; the local carrier runs in a child process
+(bench/carrier_process.py), reached as Twilio is (TWILIO_API_BASE), and its phone speaks the caller's
+lines as real-time 20 ms mu-law frames and records what its ear plays. Stage latencies come from the
+database (ms after the caller stopped speaking, as media/call.py stamps them), voice-to-voice from the
+carrier's recordings (bench/ear.py), outbound jitter from each call's pacer, loop lag, CPU and memory
+from this process, i.e. the server's (the benchmark's own driving is one POST per call); the carrier's
+CPU is printed apart. Caller audio: the embedded run synthesizes its lines with the embedded Piper at
+start (another voice than the persona's); the instant run plays tests/media/fixtures/call_me_back.wav
+(espeak-ng speech).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.carrier_process import CarrierProcess, carrier_process
 from bench.ear import ear_turns
 from bench.instant_engines import EngineTimes, instant_engines
 from bench.report import Results, print_results
@@ -44,11 +45,11 @@ from media.call import Call
 from media.codec import write_wav
 from media.resample import resample
 from orchestrator.app import create_app
-from orchestrator.carrier import Carrier, HangUp, PlayWav, Scenario, Wait
+from orchestrator.carrier import CarrierSettings
 from orchestrator.carrier.report import CallReport
 from orchestrator.config import Settings, load_settings
 from orchestrator.keys import ENGINES, LIVE_CALLS, RECORDER
-from orchestrator.telephony_setup import CARRIER
+from orchestrator.telephony_setup import carrier_settings
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "media" / "fixtures" / "call_me_back.wav"
 PHONE = "+14155550177"
@@ -61,10 +62,8 @@ CALLER_LINES = [
     "Thanks, that helps. I will go to bed early tonight.",
 ]
 CALLER_VOICE = {"piper": {"length_scale": 1.0, "pitch_semitones": -2.0}}
-WINDOW_MS = 32.0
-log = logging.getLogger(
-    "bench.calls"
-)  # the VAD window: a turn ends on the first window boundary at or past end_silence_ms
+WINDOW_MS = 32.0  # the VAD window: a turn ends on the first window boundary at or past end_silence_ms
+log = logging.getLogger("bench.calls")
 
 
 @dataclass
@@ -142,25 +141,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_settings(data_dir: Path, port: int, args: argparse.Namespace) -> Settings:
+def bench_settings(data_dir: Path, port: int, args: argparse.Namespace) -> tuple[Settings, CarrierSettings]:
+    """The server's settings, pointed at a carrier (whose settings come second) as at Twilio."""
+    env = {
+        "DATABASE_URL": "",
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "CALLMEBACK_DATA_DIR": str(data_dir),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    local = carrier_settings(load_settings(env=env))
+    local = replace(
+        local, host="127.0.0.1", port=free_port(), answer_delay_s=0.2, progress_step_s=0.05, calls_per_second=0.0
+    )
+    local = replace(local, recordings_dir=None)
     settings = load_settings(
         env={
-            "DATABASE_URL": "",
-            "JWT_SECRET": secrets.token_urlsafe(48),
-            "CALLMEBACK_DATA_DIR": str(data_dir),
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            **env,
+            "TWILIO_ACCOUNT_SID": local.account_sid,
+            "TWILIO_AUTH_TOKEN": local.auth_token,
+            "TWILIO_FROM_NUMBER": local.numbers[0].number,
+            "TWILIO_API_BASE": f"http://127.0.0.1:{local.port}",
         }
     )
     room = args.calls + 10
-    return replace(
+    settings = replace(
         settings,
         database=replace(settings.database, pool_max_size=max(settings.database.pool_max_size, 20)),
         # Every benchmark user signs up and logs in from 127.0.0.1.
         auth=replace(settings.auth, registrations_per_address=room, login_attempts_per_address=room),
         telephony=replace(settings.telephony, max_live_calls_per_user=room, calls_per_window=room, daily_call_cap=room),
-        carrier=replace(
-            settings.carrier, answer_delay_s=0.2, progress_step_s=0.05, calls_per_second=0.0, recordings_dir=""
-        ),
         # The caller waits silently for the ramp; no "are you still there?" in the middle of a benchmark.
         call=replace(
             settings.call,
@@ -169,6 +178,7 @@ def bench_settings(data_dir: Path, port: int, args: argparse.Namespace) -> Setti
             first_token_timeout_s=max(settings.call.first_token_timeout_s, args.first_token_timeout_s),
         ),
     )
+    return settings, local
 
 
 class Api:
@@ -187,12 +197,12 @@ class Api:
                 raise RuntimeError(f"{method} {path}: {response.status} {body}")
             return body
 
-    async def sign_up_verified(self, carrier: Carrier) -> None:
+    async def sign_up_verified(self, carrier: CarrierProcess) -> None:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
         body = await self.request("POST", "/api/auth/register", json={"email": email, "password": PASSWORD})
         self.token = body["token"]
         await self.request("POST", "/api/phone/verify", json={"phone": PHONE})
-        code = carrier.messages(to=PHONE)[-1].body.split("code is ")[1][:6]
+        code = await carrier.last_code(PHONE)
         await self.request("POST", "/api/phone/verify/check", json={"phone": PHONE, "code": code})
 
 
@@ -210,7 +220,7 @@ async def caller_lines(app: web.Application, args: argparse.Namespace, folder: P
     return paths
 
 
-async def place_calls(api: Api, carrier: Carrier, lines: list[Path], args: argparse.Namespace) -> list[str]:
+async def place_calls(api: Api, carrier: CarrierProcess, lines: list[Path], args: argparse.Namespace) -> list[str]:
     """Place the calls over `ramp_s`; each caller's first line is timed so that every call is live
     before anyone speaks, and turn ends spread evenly over one turn period (not all at once)."""
     rng = random.Random(7)
@@ -223,77 +233,83 @@ async def place_calls(api: Api, carrier: Carrier, lines: list[Path], args: argpa
         await asyncio.sleep(max(0.0, start + index * args.ramp_s / args.calls - loop.time()))
         spread = rng.uniform(0, period_s) if args.calls > 1 else 0.0
         wait_s = max(args.greeting_s, first_line_at - loop.time() - 0.5) + spread
-        script = [Wait(wait_s)]
+        script: list[dict[str, Any]] = [{"wait": wait_s}]
         for path in lines:
-            script += [PlayWav(path), Wait(args.reply_s)]
-        carrier.set_scenario(PHONE, Scenario(ring_s=0.2, script=(*script, HangUp())))
+            script += [{"play": str(path)}, {"wait": args.reply_s}]
+        await carrier.set_scenario(PHONE, [*script, {"hangup": True}], ring_s=0.2)
         body = await api.request("POST", "/api/calls", json={"persona_id": args.persona, "context": "benchmark"})
         ids.append(body["id"])
     return ids
 
 
-async def wait_for_reports(carrier: Carrier, timeout_s: float) -> dict[str, CallReport]:
-    """Every carrier call's report once all have ended (or the timeout passed), by call id; a call that
-    never got a media stream is keyed by its CallSid."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            for call in carrier.calls():  # every call was accepted (REST 201) before this runs
-                await call.finished.wait()
-    except TimeoutError:
-        log.warning("gave up waiting after %.0f s: reporting the calls that ended", timeout_s)
-    return {
-        (call.report.streams[0].custom_parameters.get("call_id", call.sid) if call.report.streams else call.sid): (
-            call.report
-        )
-        for call in carrier.calls()
-        if call.report.finished
-    }
+async def wait_for_calls(carrier: CarrierProcess, timeout_s: float) -> list[str]:
+    """Wait until every carrier call has ended (or the timeout passed); returns their CallSids."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    sids = await carrier.call_sids()  # every call was accepted (REST 201) before this runs
+    for sid in sids:
+        if not await carrier.wait_finished(sid, max(0.0, deadline - loop.time())):
+            log.warning("gave up waiting after %.0f s: reporting the calls that ended", timeout_s)
+            break
+    return sids
+
+
+async def fetch_reports(carrier: CarrierProcess, sids: list[str]) -> dict[str, CallReport]:
+    """Every ended call's report with both recordings, by call id (by CallSid if it never streamed)."""
+    reports = {}
+    for sid in sids:
+        report = await carrier.report(sid)
+        if report.finished:
+            key = report.streams[0].custom_parameters.get("call_id", sid) if report.streams else sid
+            reports[key] = report
+    return reports
 
 
 async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
     port = free_port()
-    settings = bench_settings(data_dir, port, args)
+    settings, local = bench_settings(data_dir, port, args)
     engines, times = instant_engines() if args.engines == "instant" else (None, EngineTimes())
-    app = create_app(settings, engines=engines)
-    runner = web.AppRunner(app, access_log=None)
     started = time.monotonic()
-    await runner.setup()  # starts PostgreSQL, the engines and the carrier
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        setup_s = time.monotonic() - started
-        carrier = app[CARRIER]
-        async with aiohttp.ClientSession() as session:
-            api = Api(session, settings.base_url)
-            await api.sign_up_verified(carrier)
-            persona = await api.request("GET", f"/api/personas/{args.persona}")
-            lines = await caller_lines(app, args, data_dir)
-            probe = Probe(app)
-            gc.collect()
-            rss_before, load_before = rss_kib(), loadavg()
-            usage_before, jiffies_before, wall_before = (
-                resource.getrusage(resource.RUSAGE_SELF),
-                busy_jiffies(),
-                time.monotonic(),
-            )
-            async with asyncio.TaskGroup() as tg:
-                probe_task = tg.create_task(probe.run())
-                ids = await place_calls(api, carrier, lines, args)
-                reports = await wait_for_reports(carrier, args.timeout_s)
-                probe_task.cancel()
-            usage_after, jiffies_after, wall_s = (
-                resource.getrusage(resource.RUSAGE_SELF),
-                busy_jiffies(),
-                time.monotonic() - wall_before,
-            )
-            probe.finish()
-            await asyncio.sleep(0.5)  # the server side of the last hang-ups
-            gc.collect()
-            rss_after, load_after = rss_kib(), loadavg()
-            leaked = sum(isinstance(thing, Call) for thing in gc.get_objects())
-            await app[RECORDER].flush()
-            calls = [await api.request("GET", f"/api/calls/{call_id}") for call_id in ids]
-    finally:
-        await runner.cleanup()  # calls, carrier, engines, pool, PostgreSQL
+    async with carrier_process(local) as (carrier, carrier_cpu):
+        app = create_app(settings, engines=engines)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()  # starts PostgreSQL and the engines
+        try:
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            setup_s = time.monotonic() - started
+            async with aiohttp.ClientSession() as session:
+                api = Api(session, settings.base_url)
+                await api.sign_up_verified(carrier)
+                persona = await api.request("GET", f"/api/personas/{args.persona}")
+                lines = await caller_lines(app, args, data_dir)
+                probe = Probe(app)
+                gc.collect()
+                rss_before, load_before = rss_kib(), loadavg()
+                usage_before, jiffies_before, wall_before = (
+                    resource.getrusage(resource.RUSAGE_SELF),
+                    busy_jiffies(),
+                    time.monotonic(),
+                )
+                async with asyncio.TaskGroup() as tg:
+                    probe_task = tg.create_task(probe.run())
+                    ids = await place_calls(api, carrier, lines, args)
+                    sids = await wait_for_calls(carrier, args.timeout_s)
+                    probe_task.cancel()
+                usage_after, jiffies_after, wall_s = (
+                    resource.getrusage(resource.RUSAGE_SELF),
+                    busy_jiffies(),
+                    time.monotonic() - wall_before,
+                )
+                probe.finish()
+                await asyncio.sleep(0.5)  # the server side of the last hang-ups
+                gc.collect()
+                rss_after, load_after = rss_kib(), loadavg()
+                leaked = sum(isinstance(thing, Call) for thing in gc.get_objects())
+                await app[RECORDER].flush()
+                calls = [await api.request("GET", f"/api/calls/{call_id}") for call_id in ids]
+                reports = await fetch_reports(carrier, sids)
+        finally:
+            await runner.cleanup()  # calls, engines, pool, PostgreSQL
     busy = jiffies_after[0] - jiffies_before[0]
     total = jiffies_after[1] - jiffies_before[1]
     cpu_s = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
@@ -309,6 +325,7 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
         engine_times=times,
         end_of_turn_ms=math.ceil(end_silence_ms / WINDOW_MS) * WINDOW_MS,
         cpu_s=cpu_s,
+        carrier_cpu_s=carrier_cpu[0].seconds if carrier_cpu else float("nan"),
         machine_busy_cores=os_cores() * busy / total if total else 0.0,
         rss_before_kib=rss_before,
         rss_after_kib=rss_after,

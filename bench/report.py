@@ -36,7 +36,8 @@ class Results:
     jitter: dict[str, Any]  # call id -> media.pacer.JitterStats
     engine_times: EngineTimes
     end_of_turn_ms: float
-    cpu_s: float
+    cpu_s: float  # this process (the server) while calls ran
+    carrier_cpu_s: float  # the carrier's process, over the whole run (setup included)
     machine_busy_cores: float
     rss_before_kib: int
     rss_after_kib: int
@@ -160,19 +161,22 @@ def print_results(r: Results) -> None:
     )
     print(_row("event-loop lag (20 ms probe)", r.lag_ms))
 
-    print("\n-- resources (this process: server + in-process carrier; PostgreSQL and llama.cpp are other processes)")
+    print("\n-- resources (the server's process; PostgreSQL, llama.cpp and the carrier are other processes)")
+    call_seconds = 60 * call_minutes
     print(
-        f"  CPU {r.cpu_s:.1f} s over {call_minutes:.1f} call-minutes = "
-        f"{r.cpu_s / call_minutes if call_minutes else float('nan'):.2f} CPU s per call-minute "
-        f"({100 * r.cpu_s / r.wall_s / _cores():.0f}% of the machine, {r.cpu_s / r.wall_s:.2f} cores)"
+        f"  server CPU {r.cpu_s:.1f} s over {call_seconds:.0f} call-seconds = "
+        f"{1000 * r.cpu_s / call_seconds if call_seconds else float('nan'):.2f} CPU ms per call-second "
+        f"({r.cpu_s / r.wall_s:.2f} cores over {r.wall_s:.0f} s; "
+        f"at this rate one core carries {call_seconds / r.cpu_s if r.cpu_s else float('nan'):.0f} calls)"
     )
+    print(f"  carrier process CPU {r.carrier_cpu_s:.1f} s over the whole run (the phones: not the server's cost)")
     recordings_kib = sum(len(x.caller_pcm) + len(x.heard_pcm) for x in r.reports.values()) / 1024 / max(1, n)
     print(
         f"  RSS {r.rss_before_kib / 1024:.0f} MiB before, peak {r.peak_rss_kib / 1024:.0f} MiB "
         f"({(r.peak_rss_kib - r.rss_before_kib) / max(1, r.peak_live):.0f} KiB per live call at peak), "
         f"{r.rss_after_kib / 1024:.0f} MiB after "
-        f"({(r.rss_after_kib - r.rss_before_kib) / max(1, n):.0f} KiB growth per call; the carrier keeps every "
-        f"call's two recordings, ~{recordings_kib:.0f} KiB)"
+        f"({(r.rss_after_kib - r.rss_before_kib) / max(1, n):.0f} KiB growth per call); "
+        f"recordings fetched from the carrier ~{recordings_kib:.0f} KiB per call"
     )
     print(f"  Call objects still alive after the run: {r.calls_alive_after}")
 
