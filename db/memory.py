@@ -16,14 +16,17 @@ from typing import Any
 import asyncpg
 
 from personas.memory import Line, MergePlan
-from personas.prompt import KnownFact, Relationship
+from personas.prompt import CallSummary, KnownFact, Relationship
+
+SUMMARIES_IN_PROMPT = 3  # the last call's summary and two before it, if the memory budget has room
 
 FACT_COLUMNS = "id, content, category, importance, source_call_id, created_at, updated_at, last_confirmed_at"
 
 
 def prompt_columns(call_id: str, limit: int = 200) -> str:
-    """Relationship and memory columns for a context query with persona `p` and user `u`; `call_id` is the
-    SQL expression of the call being prepared (excluded from "previous calls"), NULL before any call."""
+    """Relationship, memory and earlier calls' summary columns for a context query with persona `p` and user
+    `u`; `call_id` is the SQL expression of the call being prepared (excluded from "previous calls" and
+    summaries), NULL before any call."""
     mine = "pc.user_id = u.id AND pc.persona_id = p.id AND pc.answered_at IS NOT NULL"
     return f"""coalesce((SELECT up.relationship_notes FROM user_personas up
                          WHERE up.user_id = u.id AND up.persona_id = p.id), '') AS relationship_notes,
@@ -36,7 +39,15 @@ def prompt_columns(call_id: str, limit: int = 200) -> str:
                                           'updated_at', f.updated_at))
                          FROM (SELECT * FROM memory_facts mf WHERE mf.user_id = u.id AND mf.persona_id = p.id
                                ORDER BY mf.importance DESC, mf.updated_at DESC LIMIT {int(limit)}) f),
-                        '[]'::jsonb) AS memory_facts"""
+                        '[]'::jsonb) AS memory_facts,
+               coalesce((SELECT jsonb_agg(jsonb_build_object('summary', s.summary, 'call_at', s.call_at)
+                                          ORDER BY s.call_at DESC)
+                         FROM (SELECT cs.summary, coalesce(pc.answered_at, pc.requested_at) AS call_at
+                               FROM call_summaries cs JOIN calls pc ON pc.id = cs.call_id
+                               WHERE pc.user_id = u.id AND pc.persona_id = p.id
+                                 AND pc.id IS DISTINCT FROM {call_id}
+                               ORDER BY call_at DESC LIMIT {SUMMARIES_IN_PROMPT}) s),
+                        '[]'::jsonb) AS call_summaries"""
 
 
 def relationship(row: asyncpg.Record | dict[str, Any]) -> Relationship:
@@ -48,6 +59,10 @@ def prompt_facts(row: asyncpg.Record | dict[str, Any]) -> list[KnownFact]:
         KnownFact(f["id"], f["content"], f["category"], f["importance"], datetime.fromisoformat(f["updated_at"]))
         for f in row["memory_facts"] or ()
     ]
+
+
+def prompt_summaries(row: asyncpg.Record | dict[str, Any]) -> list[CallSummary]:
+    return [CallSummary(s["summary"], datetime.fromisoformat(s["call_at"])) for s in row["call_summaries"] or ()]
 
 
 async def list_facts(pool: asyncpg.Pool, user_id: uuid.UUID, persona_id: str) -> list[asyncpg.Record]:

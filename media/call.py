@@ -38,6 +38,7 @@ from media.tts import TextToSpeech, TextToSpeechError, Voice
 from media.turns import SpeculativePause, SpeechResumed, SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
 from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextDelta, ToolCall, ToolSpec
+from personas.prompt import estimate_tokens, live_notes_from
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ class CallPlan:
     time_limit_s: float
     end_silence_ms: float | None = None
     tools: Sequence[ToolSpec] = ()
+    # The system prompt with the call's live notes (time running out, an interruption) in it; None: the
+    # prompt never changes during the call.
+    with_live_notes: Callable[[Sequence[str]], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,7 @@ class Call:
         self._last_caller_text = ""
         self._audio_since_clear = False
         self._speculation: tuple[float, asyncio.Task[Transcript | None]] | None = None
+        self._cut_reply_heard: str | None = None  # what the caller heard of a reply they cut, until the next
 
     async def run(self) -> None:
         """Hold the conversation until either side hangs up; returns with every task finished."""
@@ -317,6 +322,8 @@ class Call:
         # The reply's `finally` records what was heard and adds it to the history: let it run now, so
         # whatever follows the interruption (the caller's turn) comes after it in both.
         await asyncio.wait([reply.task])
+        if speaking and not force:
+            self._cut_reply_heard = reply.playback.heard_text  # a live note for the next reply
 
     # hear -----------------------------------------------------------------------------------
     async def _hear(self) -> None:
@@ -418,11 +425,13 @@ class Call:
     async def _think(
         self, opening: bool, sentences: asyncio.Queue[str | None], timing: _Timing, outcome: dict[str, Any]
     ) -> None:
-        messages: list[Message] = [{"role": "system", "content": self.plan.system_prompt}, *self.history]
+        messages: list[Message] = [{"role": "system", "content": self._system_prompt()}, *self.history]
         if opening:
             messages.append({"role": "user", "content": self.plan.opening_instruction})
         splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS)
         said_anything = False
+        produced: list[str] = []  # the model's output, to estimate its tokens if it never reports them
+        reported = False
         stream = self.engines.llm.complete(
             # No tools for the greeting: small models answer a pickup with a made-up tool call instead of words.
             messages,
@@ -445,15 +454,18 @@ class Call:
                     timing.stamp("llm_first_token")
                     first = False
                 if isinstance(event, TextDelta):
+                    produced.append(event.text)
                     for sentence in splitter.push(event.text):
                         said_anything = True
                         sentences.put_nowait(sentence)
                 elif isinstance(event, ToolCall):
+                    produced.append(f"{event.name}{event.arguments}")
                     line = await self._use_tool(event, outcome)
                     if line:
                         said_anything = True
                         sentences.put_nowait(line)
                 elif isinstance(event, Done):
+                    reported = True
                     if event.usage is not None:
                         self._count(
                             llm_tokens_in=event.usage.prompt_tokens, llm_tokens_out=event.usage.completion_tokens
@@ -470,8 +482,24 @@ class Call:
             if not said_anything:
                 sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
         finally:
+            if produced and not reported:
+                # Cut by a barge-in (or a failure) before the model's usage report: count what it read and
+                # wrote, estimated, since the provider bills it all the same.
+                prompt = "".join(str(message.get("content") or "") for message in messages)
+                self._count(llm_tokens_in=estimate_tokens(prompt), llm_tokens_out=estimate_tokens("".join(produced)))
             await stream.aclose()
             sentences.put_nowait(None)
+
+    def _system_prompt(self) -> str:
+        """The plan's prompt with what the call has noticed since the last reply: time running out (from
+        twice the warning time before the limit) and an interruption, which is told once."""
+        heard, self._cut_reply_heard = self._cut_reply_heard, None
+        if self.plan.with_live_notes is None:
+            return self.plan.system_prompt
+        left = self.plan.time_limit_s - (time.monotonic() - self._started)
+        near_end = left <= 2 * self.settings.time_warning_s
+        notes = live_notes_from(time_left_s=left if near_end else None, heard_of_cut_reply=heard)
+        return self.plan.with_live_notes(notes) if notes else self.plan.system_prompt
 
     async def _use_tool(self, call: ToolCall, outcome: dict[str, Any]) -> str | None:
         if call.name == "end_call":

@@ -34,6 +34,7 @@ def call_prompt(
         facts=memory.prompt_facts(context),
         memory_budget_tokens=memory_budget_tokens,
         live_notes=live_notes,
+        summaries=memory.prompt_summaries(context),
     )
 
 
@@ -51,4 +52,5 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         end_silence_ms=context["end_of_turn_silence_ms"],
         # A call with a user can book the next one; an unknown caller has nobody to schedule for.
         tools=(END_CALL, SCHEDULE_CALLBACK) if context["user_id"] is not None else (END_CALL,),
+        with_live_notes=lambda notes: prompt.with_live_notes(notes).system,
     )

@@ -1,0 +1,76 @@
+"""Live notes reach the model during a call: an interruption (with what the caller actually heard) on the
+next reply only, and time running out; and a reply cut by a barge-in still counts the tokens the model
+read and wrote.
+
+Real server, local carrier and PostgreSQL; the scripted model records every request it received.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from orchestrator.carrier import HangUp, PlayWav, Wait
+from orchestrator.keys import POOL
+from personas.prompt import estimate_tokens
+from tests.call.test_conversation import SPEECH, finish, persona_turns, place_call, sentences
+from tests.scripted_engines import SCRIPTED_USAGE, scripted_engines
+
+LIVE = "Right now, during this call:"
+
+
+def system_of(request: list) -> str:
+    assert request[0]["role"] == "system"
+    return request[0]["content"]
+
+
+async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_phone_server) -> None:
+    greeting = " ".join(sentences(8))
+    engines, _stt, _tts, llm = scripted_engines(
+        transcripts=["Wait, call me back later.", "Thanks, that helps."],
+        # The greeting's text comes at once, then the model "keeps thinking": the barge-in cuts it before
+        # it could report its usage.
+        replies=[[greeting, 60.0, "Never said."], ["Sure, I will call you back."], ["Glad to hear it."]],
+    )
+    server = await make_phone_server(engines=engines)
+    user = await server.verified_user("+14155550231")
+    script = [Wait(2.2), PlayWav(SPEECH), Wait(4.0), PlayWav(SPEECH), Wait(4.0), HangUp()]
+    call_id = await place_call(server, user, script)
+    call, report = await finish(server, user, call_id)
+
+    assert len(report.streams[0].clears) == 1
+    cut = persona_turns(call)[0]
+    assert cut["interrupted"] and cut["heard_text"] and cut["heard_text"] != cut["text"]
+    assert len(llm.requests) == 3
+    opening, after_cut, later = (system_of(request) for request in llm.requests)
+    assert LIVE not in opening and LIVE not in later  # told once, on the reply right after the interruption
+    notes = after_cut[after_cut.index(LIVE) :]
+    assert after_cut.endswith(notes)  # the live layer is the last
+    assert "interrupted you" in notes and f'"{cut["heard_text"]}"' in notes
+    assert "Never said" not in notes
+    assert opening == later  # nothing else of the prompt changes during the call
+
+    # The cut reply never reported usage: what it read (the opening request) and wrote (the greeting) are
+    # estimated; the two replies that finished report their own.
+    used = call["usage"]
+    read = estimate_tokens("".join(message["content"] for message in llm.requests[0]))
+    assert used["llm_tokens_in"] == read + 2 * SCRIPTED_USAGE.prompt_tokens
+    assert used["llm_tokens_out"] == estimate_tokens(greeting + " ") + 2 * SCRIPTED_USAGE.completion_tokens
+
+
+async def test_time_running_out_is_noted(make_phone_server) -> None:
+    engines, _stt, _tts, llm = scripted_engines(transcripts=["How long do we have?"], replies=[["Hi Jordan."]])
+    # Notes start at twice the warning time before the limit: with a 30 s warning, a 9 s call is near its end
+    # from the start (and too short for the spoken warning line).
+    near_end = lambda s: replace(s, call=replace(s.call, time_warning_s=30.0))  # noqa: E731
+    server = await make_phone_server(engines=engines, tune=near_end)
+    user = await server.verified_user("+14155550232")
+    call_id = await place_call(server, user, [Wait(1.5), PlayWav(SPEECH), Wait(10.0), HangUp()], ring_s=0.5)
+    await server.client.app[POOL].execute("UPDATE calls SET time_limit_s = 9 WHERE id = $1", uuid.UUID(call_id))
+    call, _report = await finish(server, user, call_id)
+
+    assert len(llm.requests) == 2
+    for request in llm.requests:
+        notes = system_of(request)[system_of(request).index(LIVE) :]
+        assert "less than a minute left" in notes and "wrapping up" in notes
+    assert persona_turns(call)[-1]["text"] == server.settings.call.time_goodbye_line
