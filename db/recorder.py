@@ -4,6 +4,9 @@ A call never awaits the database: `add()` appends to a buffer and returns. The w
 order with `executemany`; when PostgreSQL is slow or down it keeps the rows and retries, so audio is
 never stalled and no accepted row is lost. Inserts are idempotent (keyed by call and sequence number),
 so a retry after a lost acknowledgement never doubles a row.
+
+The buffer is bounded (`max_rows`): an outage longer than the buffer can hold drops the newest rows
+with an error log rather than growing memory until the process dies and loses all of them.
 """
 
 from __future__ import annotations
@@ -55,19 +58,33 @@ _CALL_FIELDS = ("dtmf", "stream_sid", "stt_seconds", "llm_tokens_in", "llm_token
 
 
 class Recorder:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, max_rows: int = 100_000) -> None:
         self._pool = pool
+        self._max_rows = max_rows
         self._rows: deque[Row] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._attempt = 0  # consecutive failed writes
         self.failures = 0
+        self.dropped = 0
+        self.written = 0
 
     @property
     def pending(self) -> int:
         return len(self._rows)
 
+    @property
+    def healthy(self) -> bool:
+        """False while writes are failing (the database is unreachable): rows are waiting in the buffer."""
+        return self._attempt == 0
+
     def add(self, row: Row) -> None:
+        if len(self._rows) >= self._max_rows:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.error("recorder: buffer full (%d rows); %d rows dropped so far", self._max_rows, self.dropped)
+            return
         self._rows.append(row)
         self._idle.clear()
         self._wake.set()
@@ -78,7 +95,6 @@ class Recorder:
 
     async def run(self) -> None:
         """Write forever (cancel to stop; call `flush()` first to drain)."""
-        attempt = 0
         while True:
             if not self._rows:
                 self._idle.set()
@@ -90,8 +106,8 @@ class Recorder:
                 await self._write(batch)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 self.failures += 1
-                delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
-                attempt += 1
+                delay = _RETRY_S[min(self._attempt, len(_RETRY_S) - 1)]
+                self._attempt += 1
                 log.warning(
                     "recorder: write failed (%s); %d rows kept, retry in %.1fs",
                     type(exc).__name__,
@@ -100,7 +116,12 @@ class Recorder:
                 )
                 await asyncio.sleep(delay)
                 continue
-            attempt = 0
+            if self._attempt:
+                log.info(
+                    "recorder: writing again after %d failed attempts; %d rows pending", self._attempt, len(self._rows)
+                )
+            self._attempt = 0
+            self.written += len(batch)
             for _ in batch:
                 self._rows.popleft()
 

@@ -241,3 +241,14 @@ async def expire_placing(pool: asyncpg.Pool, now: datetime, timeout_s: int) -> i
         timeout_s,
     )
     return int(result.split()[-1])
+
+
+async def release_claim(pool: asyncpg.Pool, run_id: int, now: datetime) -> None:
+    """Hand back a run this process claimed but did not place (it is shutting down): any process places it."""
+    await pool.execute(
+        """UPDATE schedule_runs SET status = 'retrying', retry_at = $2, attempts = greatest(attempts - 1, 0),
+                  error = NULL, updated_at = $2
+           WHERE id = $1 AND status = 'placing'""",
+        run_id,
+        now,
+    )

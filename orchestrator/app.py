@@ -18,6 +18,7 @@ from orchestrator.database import open_database
 from orchestrator.engines import configured_engines
 from orchestrator.keys import (
     CALL_SETTINGS,
+    DRAINING,
     ENGINES,
     LIVE_CALLS,
     METRICS,
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
     app[health.OPENAPI] = API.openapi("Call Me Back", VERSION)
     app[CALL_SETTINGS] = call_settings(settings)
     app[LIVE_CALLS] = set[Call]()
+    app[DRAINING] = asyncio.Event()
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(metrics_context(app[METRICS], lambda: len(app[LIVE_CALLS])))
     setup_security(app)
@@ -113,7 +115,7 @@ def call_settings(settings: Settings) -> CallSettings:
 
 async def recorder(app: web.Application) -> AsyncIterator[None]:
     """The app-wide call recorder; drained before the pool closes so no accepted row is lost."""
-    writer = Recorder(app[POOL])
+    writer = Recorder(app[POOL], app[SETTINGS].database.recorder_buffer_rows)
     app[RECORDER] = writer
     task = asyncio.get_running_loop().create_task(writer.run(), name="recorder")
     try:

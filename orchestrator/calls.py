@@ -10,7 +10,7 @@ from aiohttp import web
 
 from db import calls
 from orchestrator.errors import ApiError, too_many_requests
-from orchestrator.keys import POOL, SETTINGS, TELEPHONY
+from orchestrator.keys import DRAINING, POOL, SETTINGS, TELEPHONY
 from orchestrator.phones import check_destination, masked
 from orchestrator.telephony import ProviderError
 from orchestrator.usage import minutes_left
@@ -30,6 +30,8 @@ async def place_call(
     """
     settings, pool, telephony = app[SETTINGS], app[POOL], app[TELEPHONY]
     policy = settings.telephony
+    if app[DRAINING].is_set():
+        raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly", headers={"Retry-After": "5"})
     if user["phone"] is None or user["phone_verified_at"] is None:
         raise ApiError(403, "phone_not_verified", "verify your phone number before asking for a call")
     check_destination(user["phone"], policy.allowed_countries)

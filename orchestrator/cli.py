@@ -8,8 +8,6 @@ import contextlib
 import logging
 import sys
 
-from aiohttp import web
-
 from db.errors import DatabaseError
 from orchestrator.config import ConfigError, Settings, load_settings
 from orchestrator.database import open_database
@@ -24,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the server (migrates the database first)")
     serve.add_argument("--host", help="interface to listen on (default from config.toml)")
     serve.add_argument("--port", type=int, help="port to listen on (default from config.toml)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="identical server processes sharing the port and the database (default 1)",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for each worker
     commands.add_parser("migrate", help="apply pending database migrations and exit")
     carrier = commands.add_parser("carrier", help="run the local carrier (an offline Twilio) on its own")
     carrier.add_argument("--host", help="interface to listen on (default from config.toml [carrier])")
@@ -37,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings.server.log_format, settings.server.log_level)
     try:
+        if args.command == "serve" and args.workers > 1:
+            from orchestrator.workers import serve_workers
+
+            return serve_workers(settings, args.host, args.port, args.workers)
         if args.command == "serve":
-            return _serve(settings, args.host, args.port)
+            return _serve(settings, args.host, args.port, reuse_port=args.reuse_port)
         if args.command == "carrier":
             return _carrier(settings, args.host, args.port)
         return asyncio.run(_migrate(settings))
@@ -47,20 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+def _serve(settings: Settings, host: str | None, port: int | None, *, reuse_port: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT, then drain gracefully (orchestrator/shutdown.py)."""
     from dataclasses import replace
 
     from orchestrator.app import create_app
+    from orchestrator.shutdown import serve
 
     server = replace(settings.server, host=host or settings.server.host, port=port or settings.server.port)
     settings = replace(settings, server=server)
     url = f"http://{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}/"
-    web.run_app(
-        create_app(settings),
-        host=server.host,
-        port=server.port,
-        print=lambda _: print(f"Call Me Back is running. Open {url}", flush=True),
-        access_log=None,
+    asyncio.run(
+        serve(
+            create_app(settings),
+            server.host,
+            server.port,
+            reuse_port=reuse_port,
+            on_ready=lambda: print(f"Call Me Back is running. Open {url}", flush=True),
+        )
     )
     return 0
 

@@ -64,6 +64,8 @@ class ServerSettings:
     log_format: str
     log_level: str
     cors_origins: tuple[str, ...]
+    drain_s: float
+    goodbye_s: float
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class DatabaseSettings:
     pool_min_size: int
     pool_max_size: int
     command_timeout_s: float
+    recorder_buffer_rows: int
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ class EnginesSection:
     stt: str
     tts: str
     llm: str
+    instant_stand_ins: bool  # tests and benchmarks only (bench/instant_engines.py)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,13 @@ async def language_model(settings: Settings, stack: contextlib.AsyncExitStack) -
 async def configured_engines(app: web.Application) -> AsyncIterator[None]:
     """Start the configured engines (cleanup context); all are stopped when the app stops."""
     settings = app[SETTINGS]
+    if settings.engines.instant_stand_ins:  # tests and benchmarks only: a real server process without models
+        from bench.instant_engines import instant_engines
+
+        app[ENGINES] = instant_engines()[0]
+        log.warning("engines: INSTANT STAND-INS (tests and benchmarks only; no speech recognition or model)")
+        yield
+        return
     async with contextlib.AsyncExitStack() as stack:
         stt = speech_to_text(settings)
         await stack.enter_async_context(stt)

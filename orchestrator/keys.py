@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 from aiohttp import web
 
@@ -23,3 +25,4 @@ ENGINES = web.AppKey("engines", Engines)
 CALL_SETTINGS = web.AppKey("call_settings", CallSettings)
 LIVE_CALLS = web.AppKey("live_calls", set[Call])
 METRICS = web.AppKey("metrics", Metrics)
+DRAINING = web.AppKey("draining", asyncio.Event)  # set when shutdown begins: no new calls are taken

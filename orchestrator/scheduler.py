@@ -12,6 +12,9 @@ Each poll, in this order:
 Locks are held only for the claim, never across a provider request. A process that dies between the
 commit and the placement leaves its run `placing`; after `placing_timeout_s` it is recorded as failed
 rather than placed again, because the call may already have rung.
+
+On shutdown `stop()` ends the polling; a claimed run whose placement has not started yet is released
+(back to a due retry, its attempt not counted) so another process places it at once.
 """
 
 from __future__ import annotations
@@ -67,15 +70,25 @@ class Executor:
         self.settings = settings
         self.place = place
         self.clock = clock
+        self._stopping = asyncio.Event()
+        self.released = 0
 
     async def run(self) -> None:
-        """Poll forever; a failed poll (a database blip) is logged and the next one tries again."""
-        while True:
+        """Poll until `stop()`; a failed poll (a database blip) is logged and the next one tries again."""
+        while not self._stopping.is_set():
             try:
                 await self.tick()
             except Exception:
                 log.warning("scheduler: poll failed; will retry", exc_info=True)
-            await asyncio.sleep(self.settings.poll_interval_s)
+            try:
+                async with asyncio.timeout(self.settings.poll_interval_s):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        """Claim nothing more; runs claimed but not yet being placed are released (see `_place_one`)."""
+        self._stopping.set()
 
     async def tick(self) -> int:
         """One poll: settle ended calls, then claim and place until nothing is due. Returns attempts placed."""
@@ -90,7 +103,7 @@ class Executor:
             retries, more_retries = await self._claim_retries(now)
             await self._place_all(due + retries)
             placed += len(due) + len(retries)
-            if not (more_due or more_retries):
+            if not (more_due or more_retries) or self._stopping.is_set():
                 return placed
 
     def _decide(self, row: asyncpg.Record, due_at: datetime, now: datetime) -> tuple[str, str | None]:
@@ -154,6 +167,9 @@ class Executor:
     async def _place_one(self, placement: Placement, slots: asyncio.Semaphore) -> None:
         """The edge of one placement's task: whatever happens is recorded on its run, never raised."""
         async with slots:
+            if self._stopping.is_set():
+                await self._release(placement)
+                return
             try:
                 call_id = await self.place(placement)
             except ApiError as exc:  # a guard refused: a call already in progress counts as busy
@@ -164,6 +180,14 @@ class Executor:
                 await self._record(placement, False, f"could not place the call: {type(exc).__name__}")
             else:
                 await schedules.mark_placed(self.pool, placement.run_id, call_id)
+
+    async def _release(self, placement: Placement) -> None:
+        try:
+            await schedules.release_claim(self.pool, placement.run_id, self.clock())
+            self.released += 1
+            log.info("scheduler: released run %d (shutting down); another process will place it", placement.run_id)
+        except Exception:  # left `placing`, it is recorded failed after placing_timeout_s
+            log.warning("scheduler: could not release run %d", placement.run_id, exc_info=True)
 
     async def _record(self, placement: Placement, retry: bool, error: str) -> None:
         try:
@@ -220,5 +244,10 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        executor.stop()  # a poll under way finishes (releasing what it cannot place) for a few seconds
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.shield(task)
+        except Exception:  # the timeout, or the poll's own failure
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -43,6 +43,7 @@ PLACE_BODY = {
         403: ("Phone not verified, or destination not allowed", ERROR_SCHEMA),
         404: ("No such persona (persona_id)", ERROR_SCHEMA),
         409: ("A call is already in progress", ERROR_SCHEMA),
+        503: ("The server is shutting down (retry: another process takes the call)", ERROR_SCHEMA),
     },
 )
 async def create_call(req: ApiRequest) -> web.Response:

@@ -10,7 +10,7 @@ from aiohttp import web
 from db.errors import MigrationError
 from db.migrate import pending_migrations
 from orchestrator.api import ApiRequest, ApiRoutes
-from orchestrator.keys import MIGRATIONS, POOL
+from orchestrator.keys import DRAINING, MIGRATIONS, POOL
 
 routes = ApiRoutes()
 OPENAPI = web.AppKey("openapi", dict)
@@ -37,12 +37,14 @@ async def healthz(req: ApiRequest) -> web.Response:
 @routes.route(
     "GET",
     "/readyz",
-    summary="The database is reachable and the schema current",
+    summary="Taking calls: not shutting down, the database reachable and the schema current",
     tag="health",
     auth=False,
     responses={200: ("Ready", _STATUS), 503: ("Not ready", _STATUS)},
 )
 async def readyz(req: ApiRequest) -> web.Response:
+    if req.app[DRAINING].is_set():
+        return web.json_response({"status": "draining", "reason": "shutting down: no new calls"}, status=503)
     try:
         async with asyncio.timeout(_READY_TIMEOUT_S), req.app[POOL].acquire() as conn:
             pending = await pending_migrations(conn, req.app[MIGRATIONS])

@@ -17,7 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from db import calls, personas, stream_tokens, users
 from orchestrator.api import ERROR_SCHEMA, ApiRequest, ApiRoutes
 from orchestrator.errors import ApiError
-from orchestrator.keys import POOL, SETTINGS, TELEPHONY
+from orchestrator.keys import DRAINING, POOL, SETTINGS, TELEPHONY
 from orchestrator.media_ws import media_stream
 from orchestrator.phones import masked
 
@@ -91,6 +91,11 @@ async def connect_stream(req: ApiRequest, call_id: uuid.UUID, call_sid: str) -> 
 )
 async def voice(req: ApiRequest) -> web.Response:
     call_sid = req.body["CallSid"]
+    if req.app[DRAINING].is_set():  # shutting down: the caller hears busy and the provider ends the call
+        log.info("answer webhook during shutdown: rejected as busy")
+        response = VoiceResponse()
+        response.reject(reason="busy")
+        return _twiml(response)
     if "call" in req.query:  # an outbound call we placed: the call id is in the URL we gave the provider
         call = await calls.bind_provider_call(req.app[POOL], uuid.UUID(req.query["call"]), call_sid)
         if call is None:
