@@ -119,6 +119,40 @@ async def test_designer_prompt_shows_relationship_memory_and_fenced_context(serv
     assert (await user.request("GET", "/api/personas/nobody-here/prompt")).status == 404
 
 
+async def past_call_with_summary(server, user, persona_id: str, days_ago: int, summary: str) -> None:
+    pool = server.client.app[POOL]
+    call_id = await pool.fetchval(
+        """INSERT INTO calls (user_id, persona_id, direction, to_number, status, requested_at, answered_at, ended_at)
+           VALUES ($1, $2, 'outbound', '+14155550100', 'completed', now() - make_interval(days => $3),
+                   now() - make_interval(days => $3), now() - make_interval(days => $3) + interval '5 minutes')
+           RETURNING id""",
+        uuid.UUID(user.user["id"]),
+        persona_id,
+        days_ago,
+    )
+    await pool.execute("INSERT INTO call_summaries (call_id, summary) VALUES ($1, $2)", call_id, summary)
+
+
+async def test_the_prompt_recalls_the_last_calls_summaries_of_this_pair_only(server) -> None:
+    user = await sign_up(server.client, name="Jordan")
+    other = await sign_up(server.client, name="Sam")
+    for days, topic in ((1, "the Friday interview"), (3, "a new running plan"), (5, "moving flats"), (9, "a cat")):
+        await past_call_with_summary(server, user, "alex", days, f"Jordan and Alex talked about {topic}.")
+    await past_call_with_summary(server, user, "brad", 2, "Jordan and Brad talked about protein shakes.")
+    await past_call_with_summary(server, other, "alex", 1, "Sam and Alex talked about Sam's garden.")
+
+    prompt = await (await user.request("GET", "/api/personas/alex/prompt")).json()
+    memory = {layer["name"]: layer["text"] for layer in prompt["layers"]}["memory"]
+    topics = ["the Friday interview", "a new running plan", "moving flats"]
+    assert [memory.index(topic) for topic in topics] == sorted(memory.index(topic) for topic in topics)
+    assert "a cat" not in memory  # the last three calls at most
+    assert "protein shakes" not in memory and "garden" not in memory  # another persona's, another user's
+    relationship = {layer["name"]: layer["text"] for layer in prompt["layers"]}["relationship"]
+    assert "4 calls together" in relationship
+    theirs = await (await other.request("GET", "/api/personas/alex/prompt")).json()
+    assert "garden" in theirs["system"] and "Jordan" not in theirs["system"]
+
+
 async def test_voice_sample_is_a_wav_capped_and_rate_limited(server) -> None:
     user = await sign_up(server.client, name="Jordan")
     response = await user.request("POST", "/api/personas/sarah/voice-sample", json={"text": "Hi, it's Sarah."})
