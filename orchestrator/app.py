@@ -32,6 +32,7 @@ from orchestrator.memory_worker import memory_worker
 from orchestrator.metrics import Metrics, metrics_context
 from orchestrator.middleware import json_errors, request_context
 from orchestrator.routes import accounts, calls, designer, health, memory, metrics, personas, phone, schedules, twilio
+from orchestrator.routes import web as web_app
 from orchestrator.scheduler import scheduler
 from orchestrator.security import setup as setup_security
 from orchestrator.telephony_setup import telephony
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, engines: Engines | None = None) -> web.App
     if engines is None:  # with injected engines (tests, benchmarks) a test adds memory_worker itself
         app.cleanup_ctx.append(memory_worker)
     API.install(app, authenticate)
+    web_app.setup(app)  # the browser app at /, after the API so /api/... stays the API's
     return app
 
 
