@@ -17,6 +17,11 @@ from db import usage
 from orchestrator.config import PricingSection
 from orchestrator.schedule_times import resolve_local
 
+# Said to a registered caller who phones in with no minutes left this month (outbound requests get a 402).
+NO_MINUTES_LINE = (
+    "Hi! You've used all of this month's call minutes, so we can't talk right now. "
+    "More minutes arrive on the first of the month. Talk to you then. Goodbye!"
+)
 USAGE_FIELDS = ("minutes_billed", "stt_seconds", "llm_tokens_in", "llm_tokens_out", "tts_chars")
 
 
@@ -46,10 +51,21 @@ def month_start(timezone: str, now: datetime) -> datetime:
 
 
 async def minutes_left(
-    conn: asyncpg.Connection, user_id: uuid.UUID, timezone: str, pricing: PricingSection
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, timezone: str, pricing: PricingSection
 ) -> int | None:
     """Minutes of this month's allowance not yet used (never negative), or None when unlimited."""
     if pricing.monthly_minutes_allowance == 0:
         return None
     used = await usage.minutes_since(conn, user_id, month_start(timezone, datetime.now(UTC)))
     return max(0, pricing.monthly_minutes_allowance - used)
+
+
+async def allowed_time_limit(
+    conn: asyncpg.Connection | asyncpg.Pool, user: asyncpg.Record, persona_limit_s: int | None, pricing: PricingSection
+) -> int | None:
+    """A call's time limit in seconds: the persona's (None: read when the call starts), cut to the minutes left
+    this month; 0 when none are left (an incoming call then hears NO_MINUTES_LINE)."""
+    left = await minutes_left(conn, user["id"], user["timezone"], pricing)
+    if left is None:
+        return persona_limit_s
+    return left * 60 if persona_limit_s is None else min(persona_limit_s, left * 60)

@@ -20,6 +20,7 @@ from orchestrator.errors import ApiError
 from orchestrator.keys import DRAINING, POOL, SETTINGS, TELEPHONY
 from orchestrator.media_ws import media_stream
 from orchestrator.phones import masked
+from orchestrator.usage import NO_MINUTES_LINE, allowed_time_limit
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes()
@@ -122,8 +123,19 @@ async def _inbound(req: ApiRequest, call_sid: str) -> web.Response:
             response.hangup()
         return _twiml(response)
     persona_id = policy.persona_numbers.get(dialled) or await users.favorite_persona(pool, user["id"])
-    if persona_id is None or await personas.get_persona(pool, user["id"], persona_id) is None:
+    persona = None if persona_id is None else await personas.get_persona(pool, user["id"], persona_id)
+    if persona is None:
         persona_id = policy.inbound_default_persona
+        persona = await personas.get_persona(pool, user["id"], persona_id)
+    persona_limit_s = persona["max_call_minutes"] * 60 if persona is not None else None
+    # The monthly allowance holds both ways: with none left the caller hears why, else the call is cut to it.
+    time_limit_s = await allowed_time_limit(pool, user, persona_limit_s, settings.pricing)
+    if time_limit_s == 0:
+        log.info("inbound call from %s refused: no minutes left this month", masked(caller))
+        response = VoiceResponse()
+        response.say(NO_MINUTES_LINE)
+        response.hangup()
+        return _twiml(response)
     try:
         call = await calls.insert_call(
             pool,
@@ -135,6 +147,7 @@ async def _inbound(req: ApiRequest, call_sid: str) -> web.Response:
             status="in-progress",
             provider_call_id=call_sid,
             answered_at=datetime.now(UTC),
+            time_limit_s=time_limit_s,
         )
     except asyncpg.UniqueViolationError:  # the provider retried this webhook: same call
         call = await pool.fetchrow("SELECT id FROM calls WHERE provider_call_id = $1", call_sid)
