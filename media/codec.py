@@ -43,6 +43,11 @@ def pcm16_to_ulaw(pcm: bytes) -> bytes:
     return audioop.lin2ulaw(pcm, PCM16_WIDTH)
 
 
+def pcm16_rms(pcm: bytes) -> float:
+    """Root-mean-square level of PCM16 audio in sample units (full scale 32768), computed in C."""
+    return float(audioop.rms(pcm, PCM16_WIDTH))
+
+
 def pcm16_duration_ms(pcm: bytes, sample_rate: int) -> float:
     """Duration of mono PCM16 audio, from its length."""
     return len(pcm) // PCM16_WIDTH * 1000 / sample_rate

@@ -179,3 +179,44 @@ def test_silero_hysteresis_rule_on_a_scripted_model() -> None:
     vad._model = ScriptedModel([0.1, 0.45, 0.6, 0.45, 0.4, 0.36, 0.34, 0.45, 0.5])  # type: ignore[assignment]
     verdicts = [w.speech for w in vad.feed(bytes(2 * 256 * 9))]
     assert verdicts == [False, False, True, True, True, True, False, False, True]
+
+
+def test_energy_gate_spares_the_model_on_quiet_windows(signals: Signals) -> None:
+    """Digital silence and line hiss under the gate never reach silero; speech does, every window of it."""
+    vad = SileroVoiceActivity(RATE, 0.5, energy_gate_dbfs=-55.0)
+    quiet = vad.feed(signals.silence(1000) + signals.noise(1000, -70))
+    assert vad.model_windows == 0
+    assert not any(w.speech for w in quiet)
+    assert all(w.probability == 0.0 for w in quiet)
+    spoken = vad.feed(signals.speech)
+    assert vad.model_windows >= sum(w.speech for w in spoken) > 0
+
+
+def test_energy_gate_finds_the_same_speech_as_the_model_alone(signals: Signals) -> None:
+    """Gate on or off, the same utterances as the turn detector sees them (voiced runs joined across
+    gaps shorter than an end of turn): starts and ends within one 32 ms window. Once speaking, every
+    window goes to the model, so silero's hangover still decides where speech ends."""
+    pcm = (signals.silence(700) + signals.speech + signals.silence(900)) * 2
+    gated_vad = SileroVoiceActivity(RATE, 0.5, energy_gate_dbfs=-55.0)
+    gated = utterances(speech_spans(gated_vad.feed(pcm)))
+    plain = utterances(speech_spans(SileroVoiceActivity(RATE, 0.5).feed(pcm)))
+    assert len(gated) == len(plain) == 2
+    for (gated_start, gated_end), (start, end) in zip(gated, plain, strict=True):
+        assert gated_start == pytest.approx(start, abs=32)
+        assert gated_end == pytest.approx(end, abs=32)
+    assert gated_vad.model_windows < 0.75 * len(pcm) // (2 * 256)  # the silences were skipped
+
+
+def utterances(spans: list[tuple[float, float]], join_ms: float = 350.0) -> list[tuple[float, float]]:
+    joined: list[tuple[float, float]] = []
+    for start, end in spans:
+        if joined and start - joined[-1][1] < join_ms:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
+
+
+def test_energy_gate_setting_is_validated() -> None:
+    with pytest.raises(ValueError, match="energy_gate_dbfs"):
+        VadSettings(engine="silero", threshold=0.5, webrtc_mode=3, energy_gate_dbfs=-10.0)
