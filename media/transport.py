@@ -29,7 +29,14 @@ class DigitPressed:
     digit: str
 
 
-TransportEvent = AudioIn | MarkEchoed | DigitPressed
+@dataclass(frozen=True, slots=True)
+class TextIn:
+    """A line the caller typed (the browser's text box): a caller turn that skips speech-to-text."""
+
+    text: str
+
+
+TransportEvent = AudioIn | MarkEchoed | DigitPressed | TextIn
 
 
 class TransportClosed(Exception):

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from media.codec import pcm16_to_ulaw, ulaw_to_pcm16
+from media.stream_guard import StreamGuard
 from media.transport import AudioIn, DigitPressed, MarkEchoed, TransportClosed, TransportEvent
 from media.twilio_stream import (
     Connected,
@@ -34,19 +33,10 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 """The largest text frame accepted; a 20 ms media frame is about 300 bytes of JSON."""
-FLOOD_WINDOWS = 2
-"""A stream over its message rate for this many consecutive 1-second windows is closed."""
 
 
 class HandshakeFailed(Exception):
     """The stream did not start properly; the websocket has been closed."""
-
-
-@dataclass
-class StreamStats:
-    frames_in: int = 0
-    violations: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
 
 
 class TwilioTransport:
@@ -55,12 +45,8 @@ class TwilioTransport:
     def __init__(self, ws: web.WebSocketResponse, *, max_violations: int, max_messages_per_s: int = 250) -> None:
         self._ws = ws
         self._decoder = StreamDecoder()
-        self._max_violations = max_violations
-        self._max_messages_per_s = max_messages_per_s
-        self._window_start = time.monotonic()
-        self._window_count = 0
-        self._windows_over = 0
-        self.stats = StreamStats()
+        self._guard = StreamGuard(max_violations=max_violations, max_messages_per_s=max_messages_per_s)
+        self.stats = self._guard.stats
         self.stream_sid = ""
         self.stopped = False
 
@@ -89,28 +75,15 @@ class TwilioTransport:
 
     async def _next_text(self) -> str:
         message = await self._ws.receive()
-        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY) and self._flooding():
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY) and self._guard.flooding():
             await self._ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many messages")
-            log.warning("media stream closed: more than %d messages/s", self._max_messages_per_s)
+            log.warning("media stream closed: more than %d messages/s", self._guard.max_messages_per_s)
             raise TransportClosed
         if message.type == WSMsgType.TEXT:
             return message.data
         if message.type == WSMsgType.BINARY:
             raise ProtocolViolation("binary frames are not part of the protocol")
         raise TransportClosed
-
-    def _flooding(self) -> bool:
-        """Count a message; True once the rate has been over the limit for FLOOD_WINDOWS whole seconds."""
-        now = time.monotonic()
-        if now - self._window_start >= 1.0:
-            over = self._window_count > self._max_messages_per_s
-            # A gap of more than one window means the sender paused: the run of busy seconds is broken.
-            self._windows_over = self._windows_over + 1 if over and now - self._window_start < 2.0 else int(over)
-            self._window_start, self._window_count = now, 0
-        self._window_count += 1
-        if self._window_count > self._max_messages_per_s and self._windows_over >= FLOOD_WINDOWS - 1:
-            return True  # over the limit in this window too, after FLOOD_WINDOWS - 1 full windows over it
-        return False
 
     async def events(self) -> AsyncIterator[TransportEvent]:
         while True:
@@ -137,9 +110,7 @@ class TwilioTransport:
 
     async def _count(self, reason: str) -> bool:
         """Count a bad frame; close the stream when it is hopeless. True: keep reading."""
-        self.stats.violations += 1
-        self.stats.reasons[reason] = self.stats.reasons.get(reason, 0) + 1
-        if reason.startswith("binary") or self.stats.violations > self._max_violations:
+        if self._guard.violation(reason, fatal=reason.startswith("binary")):
             await self.refuse(f"too many malformed messages (last: {reason})")
             return False
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from db.recorder import CallFieldsRow, Recorder, UtteranceRow
 from media.call import CallUsage, Utterance
@@ -12,9 +13,16 @@ from orchestrator.metrics import Metrics
 class CallRecords:
     """The CallLog of one call: utterances, keypad digits and usage, as buffered rows."""
 
-    def __init__(self, recorder: Recorder, call_id: uuid.UUID, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        call_id: uuid.UUID,
+        metrics: Metrics,
+        on_utterance: Callable[[Utterance], None] | None = None,  # e.g. show it live in the browser
+    ) -> None:
         self._recorder = recorder
         self._metrics = metrics
+        self._on_utterance = on_utterance
         self.call_id = call_id
         self.digits = ""
 
@@ -33,6 +41,8 @@ class CallRecords:
                 utterance.latency_ms,
             )
         )
+        if self._on_utterance is not None:
+            self._on_utterance(utterance)
 
     def digit(self, digit: str) -> None:
         self.digits = (self.digits + digit)[-200:]

@@ -14,16 +14,10 @@ from aiohttp import web
 
 from db import calls, stream_tokens
 from db.recorder import CallFieldsRow
-from media.call import Call
 from media.twilio_transport import MAX_MESSAGE_BYTES, HandshakeFailed, TwilioTransport
-from orchestrator.call_plan import call_plan
-from orchestrator.call_records import CallRecords
-from orchestrator.call_tools import call_tools
+from orchestrator.call_runner import run_call
 from orchestrator.errors import ApiError
-from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, METRICS, POOL, RECORDER, SETTINGS, TELEPHONY
-from orchestrator.logs import call_id_var
-from orchestrator.memory_worker import call_ended
-from orchestrator.metrics import current_metrics
+from orchestrator.keys import POOL, RECORDER, SETTINGS, TELEPHONY
 
 log = logging.getLogger(__name__)
 
@@ -59,38 +53,10 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
     if context is None:
         await transport.refuse("call not found")
         return ws
-    recorder, metrics = request.app[RECORDER], request.app[METRICS]
-    recorder.add(CallFieldsRow(call_id, {"stream_sid": started.stream_sid}))
-    call = Call(
-        transport,
-        request.app[ENGINES],
-        request.app[CALL_SETTINGS],
-        call_plan(context, settings.memory.prompt_budget_tokens),
-        CallRecords(recorder, call_id, metrics),
-        tool_handler=call_tools(pool, settings.schedules, context),
-    )
-    live = request.app[LIVE_CALLS]
-    token_var = call_id_var.set(str(call_id))
-    metrics_token = current_metrics.set(metrics)  # the engine-error count is this app's
-    live.add(call)
+    request.app[RECORDER].add(CallFieldsRow(call_id, {"stream_sid": started.stream_sid}))
     try:
-        log.info("call %s: media stream started", call_id)
-        await call.run()
+        await run_call(request.app, transport, context, transport.stats)
     finally:
-        live.discard(call)
-        log.info(
-            "call %s: media stream ended (by %s; %d frames in, %d malformed, %d barge-ins, jitter p99 %.1f ms)",
-            call_id,
-            call.ended_by,
-            transport.stats.frames_in,
-            transport.stats.violations,
-            call.barge_ins,
-            call.pacer.jitter().p99_ms,
-        )
-        metrics.call_ended(call.barge_ins, call.pacer.jitter().p99_ms)
-        current_metrics.reset(metrics_token)
-        call_id_var.reset(token_var)
-        await call_ended(request.app, call_id)  # memory extraction (browser calls have no status webhook)
         if not ws.closed:
             await ws.close()
     return ws
