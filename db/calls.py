@@ -82,6 +82,40 @@ async def fail_call(pool: asyncpg.Pool, call_id: uuid.UUID, error: str) -> None:
     )
 
 
+async def expire_unopened_browser_calls(conn: asyncpg.Connection, user_id: uuid.UUID, ticket_ttl_s: int) -> None:
+    """Cancel this user's browser calls whose websocket was never opened and whose ticket has expired."""
+    await conn.execute(
+        """UPDATE calls SET status = 'canceled', end_reason = 'canceled', ended_at = now(),
+                            error = 'the browser never connected'
+           WHERE user_id = $1 AND direction = 'browser' AND status = 'requested' AND ended_at IS NULL
+             AND requested_at < now() - make_interval(secs => $2::int)""",
+        user_id,
+        ticket_ttl_s,
+    )
+
+
+async def browser_call_status(pool: asyncpg.Pool, call_id: uuid.UUID, status: str) -> None:
+    """A browser call has no provider reporting its status: the server records in-progress and completed
+    itself, in the same timeline (call_events) a phone call's callbacks fill."""
+    terminal = status in TERMINAL_STATUSES
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO call_events (call_id, status, payload) VALUES ($1, $2, $3)", call_id, status, {}
+        )
+        await conn.execute(
+            """UPDATE calls SET status = $2,
+                   answered_at = CASE WHEN $2 = 'in-progress' THEN now() ELSE answered_at END,
+                   ended_at = CASE WHEN $3 THEN now() ELSE ended_at END,
+                   end_reason = CASE WHEN $3 THEN $2 ELSE end_reason END,
+                   duration_s = CASE WHEN $3 THEN round(extract(epoch FROM now() - answered_at))::int
+                                ELSE duration_s END
+               WHERE id = $1 AND ended_at IS NULL""",
+            call_id,
+            status,
+            terminal,
+        )
+
+
 async def bind_provider_call(pool: asyncpg.Pool, call_id: uuid.UUID, call_sid: str) -> asyncpg.Record | None:
     """The call, if its provider id is this CallSid or not yet known (then it is bound now)."""
     return await pool.fetchrow(

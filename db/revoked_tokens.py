@@ -18,6 +18,18 @@ async def revoke(pool: asyncpg.Pool, jti: str, user_id: uuid.UUID, expires_at: d
     )
 
 
+async def revoke_once(pool: asyncpg.Pool, jti: str, user_id: uuid.UUID, expires_at: datetime) -> bool:
+    """Revoke; True only for the first caller (a single-use ticket's redemption)."""
+    inserted = await pool.fetchval(
+        """INSERT INTO token_blacklist (jti, user_id, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (jti) DO NOTHING RETURNING 1""",
+        jti,
+        user_id,
+        expires_at,
+    )
+    return bool(inserted)
+
+
 async def is_revoked(pool: asyncpg.Pool, jti: str) -> bool:
     return bool(await pool.fetchval("SELECT 1 FROM token_blacklist WHERE jti = $1", jti))
 

@@ -33,7 +33,7 @@ from media.playback import Playback, PlaybackClock
 from media.resample import StreamResampler
 from media.sentences import SentenceSplitter
 from media.stt import SpeechToText, SpeechToTextError, Transcript
-from media.transport import AudioIn, DigitPressed, MarkEchoed, Transport, TransportClosed
+from media.transport import AudioIn, DigitPressed, MarkEchoed, TextIn, Transport, TransportClosed
 from media.tts import TextToSpeech, TextToSpeechError, Voice
 from media.turns import SpeculativePause, SpeechResumed, SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
@@ -260,6 +260,9 @@ class Call:
             elif isinstance(event, DigitPressed):
                 self._last_caller = time.monotonic()
                 self.call_log.digit(event.digit)
+            elif isinstance(event, TextIn):
+                self._last_caller = time.monotonic()
+                self._heard.put_nowait(_Turn(b"", time.monotonic(), typed=event.text))
 
     async def _on_turn_event(self, event: object) -> None:
         self._last_caller = time.monotonic()
@@ -331,8 +334,11 @@ class Call:
             turn = await self._heard.get()
             started_at = datetime.now(UTC)
             try:
-                early = await turn.early_transcript if turn.early_transcript is not None else None
-                transcript = early or await self._transcribe(turn.pcm)
+                if turn.typed is not None:  # a typed line: nothing to transcribe
+                    transcript = Transcript(turn.typed, 0.0, 0.0, 0.0, 0.0)
+                else:
+                    early = await turn.early_transcript if turn.early_transcript is not None else None
+                    transcript = early or await self._transcribe(turn.pcm)
             except (TimeoutError, SpeechToTextError) as exc:
                 log.warning("speech-to-text failed: %s", type(exc).__name__)
                 self._start_reply(script=self.settings.lines.fallback)
@@ -623,3 +629,4 @@ class _Turn:
     pcm: bytes
     speech_end: float
     early_transcript: asyncio.Task[Transcript | None] | None = None
+    typed: str | None = None

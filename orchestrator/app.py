@@ -31,7 +31,19 @@ from orchestrator.keys import (
 from orchestrator.memory_worker import memory_worker
 from orchestrator.metrics import Metrics, metrics_context
 from orchestrator.middleware import json_errors, request_context
-from orchestrator.routes import accounts, calls, designer, health, memory, metrics, personas, phone, schedules, twilio
+from orchestrator.routes import (
+    accounts,
+    calls,
+    designer,
+    health,
+    memory,
+    metrics,
+    personas,
+    phone,
+    schedules,
+    talk,
+    twilio,
+)
 from orchestrator.routes import web as web_app
 from orchestrator.scheduler import scheduler
 from orchestrator.security import setup as setup_security
@@ -52,6 +64,7 @@ API = ApiRoutes.combine(
     memory.routes,
     designer.routes,
     metrics.routes,
+    talk.routes,
 )
 
 

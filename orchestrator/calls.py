@@ -36,21 +36,7 @@ async def place_call(
         raise ApiError(403, "phone_not_verified", "verify your phone number before asking for a call")
     check_destination(user["phone"], policy.allowed_countries)
     async with pool.acquire() as conn, conn.transaction():
-        guard = await calls.guard_counts(conn, user["id"], policy.calls_window_s)
-        if guard.live_calls >= policy.max_live_calls_per_user:
-            raise ApiError(409, "call_in_progress", "you already have a call in progress")
-        if guard.recent_calls >= policy.calls_per_window:
-            raise too_many_requests(policy.calls_window_s, "too many calls requested recently; try again later")
-        if guard.calls_today >= policy.daily_call_cap:
-            raise too_many_requests(3600, "daily call limit reached; try again tomorrow")
-        time_limit_s = persona["max_call_minutes"] * 60
-        left = await minutes_left(conn, user["id"], user["timezone"], settings.pricing)
-        if left is not None:
-            if left == 0:
-                allowance = settings.pricing.monthly_minutes_allowance
-                message = f"you have used all {allowance} call minutes for this month; more come on the 1st"
-                raise ApiError(402, "minutes_used_up", message)
-            time_limit_s = min(time_limit_s, left * 60)
+        time_limit_s = await admit_call(app, conn, user, persona)
         call = await calls.insert_call(
             conn,
             user_id=user["id"],
@@ -77,6 +63,34 @@ async def place_call(
         await calls.set_provider_call(pool, call["id"], placed.sid, placed.status)
         log.info("call %s placed to %s", call["id"], masked(user["phone"]))
     return await calls.get_call(pool, user["id"], call["id"])
+
+
+async def admit_call(
+    app: web.Application, conn: asyncpg.Connection, user: asyncpg.Record, persona: asyncpg.Record
+) -> int:
+    """The guards every new call passes, phone or browser: one live call, the request rate, the daily
+    cap and the monthly minute allowance. Run in the transaction that inserts the call; returns its
+    time limit in seconds (the persona's, cut to the minutes left)."""
+    settings = app[SETTINGS]
+    policy = settings.telephony
+    # A browser call whose websocket never opened (tab closed) must not count as live for hours.
+    await calls.expire_unopened_browser_calls(conn, user["id"], policy.stream_token_ttl_s)
+    guard = await calls.guard_counts(conn, user["id"], policy.calls_window_s)
+    if guard.live_calls >= policy.max_live_calls_per_user:
+        raise ApiError(409, "call_in_progress", "you already have a call in progress")
+    if guard.recent_calls >= policy.calls_per_window:
+        raise too_many_requests(policy.calls_window_s, "too many calls requested recently; try again later")
+    if guard.calls_today >= policy.daily_call_cap:
+        raise too_many_requests(3600, "daily call limit reached; try again tomorrow")
+    time_limit_s = persona["max_call_minutes"] * 60
+    left = await minutes_left(conn, user["id"], user["timezone"], settings.pricing)
+    if left is not None:
+        if left == 0:
+            allowance = settings.pricing.monthly_minutes_allowance
+            message = f"you have used all {allowance} call minutes for this month; more come on the 1st"
+            raise ApiError(402, "minutes_used_up", message)
+        time_limit_s = min(time_limit_s, left * 60)
+    return time_limit_s
 
 
 async def hang_up(app: web.Application, user_id: uuid.UUID, call: asyncpg.Record) -> asyncpg.Record:
