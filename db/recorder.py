@@ -74,11 +74,6 @@ class Recorder:
     def pending(self) -> int:
         return len(self._rows)
 
-    @property
-    def healthy(self) -> bool:
-        """False while writes are failing (the database is unreachable): rows are waiting in the buffer."""
-        return self._attempt == 0
-
     def add(self, row: Row) -> None:
         if len(self._rows) >= self._max_rows:
             self.dropped += 1

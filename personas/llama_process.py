@@ -6,7 +6,7 @@ would freeze the event loop and every call on it. A child process also keeps a l
 from taking the orchestrator down.
 
 Protocol with the parent (`personas/local_llm.py`), deliberately tiny:
-  stdin   one JSON line of settings (model path, threads, context, API key), then nothing;
+  stdin   one JSON line of settings (model path, threads, context, API key, port), then nothing;
           end of file means "stop" (so the server also dies with its parent).
   stdout  one JSON line once serving: {"address": "http://127.0.0.1:PORT"}; nothing else, because
           fd 1 is pointed at stderr before llama.cpp starts logging.
@@ -34,7 +34,9 @@ def _params(config: dict[str, Any]) -> Any:
     params.cpuparams.n_threads = int(config["threads"])
     params.cpuparams_batch.n_threads = int(config["threads"])
     params.hostnames = ["127.0.0.1"]  # never reachable from outside the machine
-    params.port = 0  # the OS picks a free port: no probe-then-bind race
+    # 0: the OS picks a free port (no probe-then-bind race); a restart asks for its predecessor's port
+    # so the clients already pointed at it need no change.
+    params.port = int(config.get("port", 0))
     params.api_keys = [config["api_key"]]  # other local users cannot borrow the model
     params.use_jinja = True  # the model's own template, with tools
     params.ui = False

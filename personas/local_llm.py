@@ -6,6 +6,10 @@ the OpenAI-compatible endpoint to `OpenAiLanguageModel`, so local and cloud repl
 path. The server listens on 127.0.0.1 on an OS-chosen port and requires a random per-start API key:
 llama.cpp otherwise answers anyone on the machine, with CORS open.
 
+If the child dies (a llama.cpp crash, the OOM killer), it is restarted on the same port with the same
+key, so the clients pointed at it need no change; repeated failures back off (1, 2, 5, 10, 30 s). Until
+it is back, requests fail fast and each call says its fallback line and goes on.
+
 Use it as an async context manager, e.g. in an aiohttp cleanup context:
 
     async with LocalLlmServer(settings) as server:
@@ -33,6 +37,7 @@ from personas.llm import OpenAiLlmSettings
 
 _log = logging.getLogger(__name__)
 _LOG_TAIL_BYTES = 2000
+_RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,12 @@ class LocalLlmServer(Engine):
         self._api_key = secrets.token_urlsafe(24)
         self._process: asyncio.subprocess.Process | None = None
         self._base_url: str | None = None
+        self._model_path: Path | None = None
+        self._port = 0
+        self._closing = False
+        self._watcher: asyncio.Task[None] | None = None
         self.timings: StartTimings | None = None
+        self.restarts = 0
 
     @property
     def base_url(self) -> str:
@@ -92,23 +102,42 @@ class LocalLlmServer(Engine):
             reuse_connections=False,  # see OpenAiLlmSettings: llama.cpp drops reused connections
         )
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (tests kill it to prove the restart)."""
+        return None if self._process is None else self._process.pid
+
     async def start(self) -> None:
         if self._process is not None:
             raise LocalModelError("local LLM server already started")
         started = time.perf_counter()
-        model_path = await asyncio.to_thread(self._prepare_model)
+        self._model_path = await asyncio.to_thread(self._prepare_model)
         prepared = time.perf_counter()
+        await self._launch()
+        self.timings = StartTimings(prepare_s=prepared - started, load_s=time.perf_counter() - prepared)
+        _log.info(
+            "local LLM %s ready at %s (prepare %.2f s, load %.2f s)",
+            self._parts.name,
+            self._base_url,
+            self.timings.prepare_s,
+            self.timings.load_s,
+        )
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="local-llm-watch")
+
+    async def _launch(self) -> None:
+        """Start the child (on `self._port`, 0 the first time) and wait for its ready line."""
         log_path = self._settings.data_dir / "logs" / "llama_server.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         config = {
-            "model_path": str(model_path),
+            "model_path": str(self._model_path),
             "threads": self._settings.threads,
             "context_tokens": self._settings.context_tokens,
             "parallel_slots": self._settings.parallel_slots,
             "cache_ram_mib": self._settings.cache_ram_mib,
             "api_key": self._api_key,
+            "port": self._port,
         }
-        with log_path.open("wb") as log:
+        with log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-I",  # isolated: personas/ must not shadow modules that xllamacpp imports
@@ -121,21 +150,47 @@ class LocalLlmServer(Engine):
         try:
             address = await self._await_ready(config, log_path)
         except BaseException:
-            await self.aclose()
+            await self._stop_process()
             raise
         self._base_url = address.rstrip("/") + "/v1"
-        self.timings = StartTimings(prepare_s=prepared - started, load_s=time.perf_counter() - prepared)
-        _log.info(
-            "local LLM %s ready at %s (prepare %.2f s, load %.2f s)",
-            self._parts.name,
-            self._base_url,
-            self.timings.prepare_s,
-            self.timings.load_s,
-        )
+        self._port = int(address.rstrip("/").rsplit(":", 1)[1])
+
+    async def _watch(self) -> None:
+        """Restart the child whenever it exits on its own, backing off while restarts keep failing."""
+        failures = 0
+        while not self._closing:
+            process = self._process
+            if process is not None:
+                code = await process.wait()
+                if self._closing:
+                    return
+                _log.error("local LLM server exited unexpectedly (code %s): restarting it", code)
+                await self._stop_process()  # already gone: this closes its pipes
+            try:
+                await self._launch()
+            except (LocalModelError, OSError) as exc:
+                delay = _RESTART_BACKOFF_S[min(failures, len(_RESTART_BACKOFF_S) - 1)]
+                failures += 1
+                _log.error("local LLM server restart failed (%s); next try in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.restarts += 1
+            _log.info("local LLM server restarted at %s (restart %d)", self._base_url, self.restarts)
 
     async def aclose(self) -> None:
+        """Stop restarting, then stop the child."""
+        self._closing = True
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        await self._stop_process()
+        self._base_url = None
+
+    async def _stop_process(self) -> None:
         """Close the child's stdin (its stop signal), then escalate only if it ignores it."""
-        process, self._process, self._base_url = self._process, None, None
+        process, self._process = self._process, None
         if process is None:
             return
         if process.stdin is not None and not process.stdin.is_closing():
