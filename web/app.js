@@ -67,10 +67,17 @@ export function navigate(target) {
   else location.hash = hash;
 }
 
+const STATUS_KEEP_MS = 8000;
+let statusAt = 0;
+let statusTimer = null;
+
 function announce(message) {
   status.textContent = '';
+  statusAt = Date.now();
+  clearTimeout(statusTimer);
   // A fresh text node after a tick makes screen readers read the same message twice in a row too.
   setTimeout(() => { status.textContent = message; }, 30);
+  statusTimer = setTimeout(() => { status.textContent = ''; }, STATUS_KEEP_MS);
 }
 
 function setUser(user) {
@@ -134,6 +141,7 @@ async function route() {
   if (found.route.public && state.user) return navigate('#/personas');
 
   if (state.leave) state.leave();
+  if (Date.now() - statusAt > 1500) status.textContent = ''; // a message belongs to the page that caused it
   const controller = new AbortController();
   let cleanup = null;
   state.leave = () => { controller.abort(); if (typeof cleanup === 'function') cleanup(); };

@@ -76,7 +76,9 @@ export function showError(form, error) {
     box.textContent = message;
     box.hidden = false;
   }
-  const input = error.field && form.querySelector(`[name="${CSS.escape(error.field)}"]`);
+  // The API names nested fields with dots (recurrence.time); the form's control is named by the last part.
+  const input = error.field && (form.querySelector(`[name="${CSS.escape(error.field)}"]`)
+    || form.querySelector(`[name="${CSS.escape(error.field.split('.').pop())}"]`));
   if (input) {
     input.setAttribute('aria-invalid', 'true');
     input.focus();

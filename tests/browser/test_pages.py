@@ -9,10 +9,17 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from pathlib import Path
 
 from playwright.async_api import Page, expect
 
+from orchestrator.carrier import HangUp, PlayWav, Scenario, Wait
+from orchestrator.keys import POOL
+from tests.browser.conftest import js_errors
 from tests.phone_server import PhoneServer
+from tests.scripted_engines import scripted_engines
+
+FIXTURES = Path(__file__).resolve().parent.parent / "media" / "fixtures"
 
 _numbers = itertools.count(100)
 
@@ -41,6 +48,7 @@ def sms_code(server: PhoneServer, phone: str) -> str:
 async def verify_phone(page: Page, server: PhoneServer, phone: str) -> None:
     await page.get_by_label("Phone number").fill(phone)
     await page.get_by_role("button", name="Send code").click()
+    await expect(page.get_by_label("6-digit code")).to_be_visible()  # shown once the SMS went out
     await page.get_by_label("6-digit code").fill(sms_code(server, phone))
     await page.get_by_role("button", name="Verify").click()
     await expect(page.get_by_role("heading", name="Personas")).to_be_visible()
@@ -55,3 +63,262 @@ async def test_sign_up_and_verify_phone_shows_the_gallery(page: Page, web_server
         await expect(gallery.get_by_role("heading", name=name)).to_be_visible()
     await expect(page.get_by_role("status").first).to_contain_text(re.compile("verified"))
     await screenshot(page, "personas")
+
+
+async def signed_up_and_verified(page: Page, server: PhoneServer, phone: str | None = None) -> tuple[str, str]:
+    email = await sign_up(page, server)
+    phone = phone or new_phone()
+    await verify_phone(page, server, phone)
+    return email, phone
+
+
+async def test_a_wrong_verification_code_is_shown_to_the_user(page: Page, web_server: PhoneServer, screenshot) -> None:
+    await sign_up(page, web_server)
+    phone = new_phone()
+    await page.get_by_label("Phone number").fill(phone)
+    await page.get_by_role("button", name="Send code").click()
+    code = page.get_by_label("6-digit code")
+    await expect(code).to_be_visible()
+    wrong = "000000" if sms_code(web_server, phone) != "000000" else "111111"
+    await code.fill(wrong)
+    await page.get_by_role("button", name="Verify").click()
+    alert = page.get_by_role("alert").filter(has_text=re.compile(r"\S"))
+    await expect(alert).to_be_visible()
+    await expect(alert).to_contain_text(re.compile("code", re.I))
+    await expect(code).to_have_attribute("aria-invalid", "true")
+    await expect(code).to_be_focused()
+    await screenshot(page, "phone-verification-error")
+    # A malformed number is refused by the API with a message, too.
+    await page.get_by_label("Phone number").fill("12")
+    await page.get_by_role("button", name="Send code").click()
+    await expect(page.get_by_role("alert").first).to_be_visible()
+
+
+async def test_call_me_now_rings_the_phone_and_the_call_page_shows_transcript_and_timeline(
+    make_phone_server, launch_browser, screenshot
+) -> None:
+    engines, *_ = scripted_engines(
+        transcripts=["I went running this morning."],
+        replies=[["Hey Jordan, it's Brad. Did you train today?"], ["Great work. Same time tomorrow. Bye!"]],
+    )
+    server = await make_phone_server(engines=engines)
+    page = (await launch_browser()).pages[0]
+    errors = js_errors(page)
+    _, phone = await signed_up_and_verified(page, server)
+    server.carrier.set_scenario(
+        phone, Scenario(ring_s=0.3, script=(Wait(2.5), PlayWav(FIXTURES / "call_me_back.wav"), Wait(4.0), HangUp()))
+    )
+
+    brad = page.locator('[data-persona="brad"]')
+    favorite = brad.get_by_role("button", name="Favorite Brad")
+    await favorite.click()
+    await expect(favorite).to_have_attribute("aria-pressed", "true")
+    await page.reload()  # the favorite is the server's, not the page's
+    await expect(page.locator('[data-persona="brad"]').get_by_role("button", name="Favorite Brad")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await screenshot(page, "personas-favorite")
+
+    brad = page.locator('[data-persona="brad"]')
+    await brad.get_by_label("Reason (optional)").fill("morning run")
+    await brad.get_by_role("button", name="Call me now").click()
+    await expect(page.get_by_role("heading", name="Call with Brad")).to_be_visible()
+    await expect(page.get_by_role("button", name="Hang up")).to_be_visible()  # live: the page refreshes itself
+
+    transcript = page.locator(".transcript")
+    await expect(transcript).to_contain_text("Did you train today?", timeout=20_000)
+    await expect(transcript).to_contain_text("I went running this morning.", timeout=20_000)
+    await expect(transcript).to_contain_text("Same time tomorrow.", timeout=20_000)
+    await expect(page.locator(".timeline")).to_contain_text("completed", timeout=20_000)
+    await expect(page.get_by_role("button", name="Hang up")).to_be_hidden()
+    timeline = await page.locator(".timeline .badge").all_inner_texts()
+    assert timeline == ["initiated", "ringing", "in-progress", "completed"]
+    # The caller's turn got a reply: its latency is charted stage by stage as stacked SVG bars.
+    chart = page.get_by_role("img", name=re.compile("Latency per reply"))
+    await expect(chart).to_be_visible()
+    assert await chart.locator("rect.stage-llm_first_token").count() >= 1
+    assert await chart.locator("rect.stage-first_mark_echoed").count() >= 1
+    await expect(page.locator("dl.facts")).to_contain_text("morning run")
+    await screenshot(page, "call")
+
+    await page.get_by_role("link", name="Calls", exact=True).click()
+    await expect(page.get_by_role("heading", name="Calls")).to_be_visible()
+    rows = page.locator("tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Brad")
+    await expect(rows.first).to_contain_text("completed")
+    await screenshot(page, "calls")
+
+    await page.get_by_role("link", name="Usage").click()
+    calls_row = page.get_by_role("row", name=re.compile("^Calls"))
+    await expect(calls_row).to_contain_text("1")
+    await expect(page.get_by_role("row", name=re.compile("^Minutes"))).to_contain_text("1")
+    await screenshot(page, "usage")
+    assert not errors, errors
+
+
+async def test_the_call_page_marks_what_the_caller_did_not_hear(page: Page, web_server: PhoneServer) -> None:
+    """An interrupted reply shows what was said, what was heard and the interruption (from a stored call)."""
+    email, _ = await signed_up_and_verified(page, web_server)
+    pool = web_server.client.app[POOL]
+    user_id = await pool.fetchval("SELECT id FROM users WHERE email = $1", email)
+    call_id = await pool.fetchval(
+        """INSERT INTO calls (user_id, persona_id, direction, status, to_number, answered_at, ended_at, duration_s)
+           VALUES ($1, 'sarah', 'outbound', 'completed', '+14155550100', now() - interval '1 minute', now(), 60)
+           RETURNING id""",
+        user_id,
+    )
+    await pool.executemany(
+        """INSERT INTO utterances (call_id, seq, role, text, heard_text, interrupted, started_at, latency)
+           VALUES ($1, $2, $3, $4, $5, $6, now(), $7)""",
+        [
+            (call_id, 0, "persona", "Hi! How was your day? Tell me everything.", "Hi! How was your day?", True, {}),
+            (call_id, 1, "caller", "Long story.", None, False, {"stt_ms": 180.0}),
+        ],
+    )
+    await page.goto(f"{web_server.base_url}/#/calls/{call_id}")
+    turn = page.locator(".turn.persona.interrupted")
+    await expect(turn.locator(".flag")).to_have_text("Interrupted")
+    await expect(turn.locator(".unheard")).to_have_text(" Tell me everything.")
+    await expect(turn.locator(".heard")).to_contain_text("Hi! How was your day?")
+
+
+async def test_schedules_create_pause_resume_delete(page: Page, web_server: PhoneServer, screenshot) -> None:
+    await signed_up_and_verified(page, web_server)
+    await page.get_by_role("link", name="Schedules").click()
+    await expect(page.get_by_role("heading", name="Schedules")).to_be_visible()
+    await expect(page.get_by_text("No scheduled calls yet.")).to_be_visible()
+
+    # Missing time: the page says what to fix, before and without a request.
+    await page.get_by_role("button", name="Schedule", exact=True).click()
+    await expect(page.get_by_role("alert").filter(has_text="date and time")).to_be_visible()
+
+    await page.get_by_label("Persona", exact=True).select_option(label="Sarah")
+    await page.get_by_label("Purpose", exact=True).select_option("wake-up")
+    await page.get_by_label("Repeating").check()
+    await page.get_by_label("Repeat", exact=True).select_option("days")
+    await page.get_by_label("Mon").check()
+    await page.get_by_label("Thu").check()
+    await page.get_by_label("Time", exact=True).fill("07:30")
+    await page.get_by_role("button", name="Schedule", exact=True).click()
+
+    schedules = page.get_by_role("list", name="My schedules")
+    item = schedules.get_by_role("listitem")
+    await expect(item).to_have_count(1)
+    await expect(item).to_contain_text("wake-up · Sarah")
+    await expect(item).to_contain_text("Every Mon, Thu at 07:30")
+    await expect(item.locator("time")).to_have_count(3)  # the next occurrences, in my zone
+    await expect(item.locator(".badge")).to_have_text("active")
+    await screenshot(page, "schedules")
+
+    await item.get_by_role("button", name="Pause wake-up with Sarah").click()
+    await expect(item.locator(".badge")).to_have_text("paused")
+    await item.get_by_role("button", name="Resume wake-up with Sarah").click()
+    await expect(item.locator(".badge")).to_have_text("active")
+
+    # A one-off call in the past is refused by the API; its message is shown on the form.
+    await page.get_by_label("Once").check()
+    await page.get_by_label("Date and time").fill("2020-01-01T08:00")
+    await page.get_by_role("button", name="Schedule", exact=True).click()
+    await expect(page.get_by_role("alert").filter(has_text="future")).to_be_visible()
+    await expect(page.get_by_label("Date and time")).to_have_attribute("aria-invalid", "true")
+
+    await item.get_by_role("button", name="Delete wake-up with Sarah").click()
+    await expect(page.get_by_text("No scheduled calls yet.")).to_be_visible()
+
+
+async def test_memory_page_edits_deletes_and_forgets(page: Page, web_server: PhoneServer, screenshot) -> None:
+    email, _ = await signed_up_and_verified(page, web_server)
+    pool = web_server.client.app[POOL]
+    user_id = await pool.fetchval("SELECT id FROM users WHERE email = $1", email)
+    await pool.executemany(
+        """INSERT INTO memory_facts (user_id, persona_id, content, category, importance)
+           VALUES ($1, 'sarah', $2, $3, $4)""",
+        [
+            (user_id, "Has a dog called Pepper", "family", 3),
+            (user_id, "Training for a half marathon", "goals", 5),
+            (user_id, "Likes green tea", "preferences", 2),
+        ],
+    )
+    await page.get_by_role("link", name="Memory", exact=True).first.click()
+    await page.get_by_role("navigation", name="Personas").get_by_role("link", name="Sarah").click()
+    await expect(page.get_by_role("heading", name="What Sarah remembers")).to_be_visible()
+    facts = page.get_by_role("list", name="Remembered facts").get_by_role("listitem")
+    await expect(facts).to_have_count(3)
+    await expect(facts.first).to_contain_text("half marathon")  # most important first
+    await screenshot(page, "memory")
+
+    await page.get_by_role("button", name="Edit: Has a dog called Pepper").click()
+    await page.get_by_role("textbox", name="Fact").fill("Has two dogs, Pepper and Salt")
+    await page.get_by_label("Importance (1 to 5)").fill("4")
+    await page.get_by_role("button", name="Save").click()
+    await expect(facts.filter(has_text="Pepper and Salt")).to_contain_text("importance 4 of 5")
+
+    await page.get_by_role("button", name="Delete: Likes green tea").click()
+    await expect(facts).to_have_count(2)
+    await page.reload()
+    await expect(facts).to_have_count(2)  # stored, not just removed from the page
+
+    await page.get_by_role("button", name="Forget me…").click()
+    await page.get_by_role("button", name="Yes, forget everything").click()
+    await expect(page.get_by_text("Sarah doesn't remember anything about you yet.")).to_be_visible()
+    assert await pool.fetchval("SELECT count(*) FROM memory_facts WHERE user_id = $1", user_id) == 0
+
+
+async def test_profile_saves_time_zone_and_quiet_hours(page: Page, web_server: PhoneServer, screenshot) -> None:
+    await signed_up_and_verified(page, web_server)
+    await page.get_by_role("link", name="Profile").click()
+    await page.get_by_label("Time zone").fill("Mars/Olympus")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert").filter(has_text="time zone")).to_be_visible()
+    await page.get_by_label("Time zone").fill("Europe/Paris")
+    await page.get_by_label("No quiet hours").uncheck()
+    await page.get_by_label("From").fill("22:30")
+    await page.get_by_label("Until").fill("06:45")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#status")).to_have_text("Profile saved.")
+    await screenshot(page, "profile")
+    await page.reload()
+    await expect(page.get_by_label("Time zone")).to_have_value("Europe/Paris")
+    await expect(page.get_by_label("From")).to_have_value("22:30")
+
+
+async def test_pages_fit_a_phone_sized_screen(launch_browser, web_server: PhoneServer, screenshot) -> None:
+    page = (await launch_browser(viewport={"width": 375, "height": 740})).pages[0]
+    await signed_up_and_verified(page, web_server)
+    for route in ("personas", "calls", "schedules", "memory/brad", "usage", "profile", "phone"):
+        await page.goto(f"{web_server.base_url}/#/{route}")
+        await expect(page.locator("h1")).to_be_visible()
+        await page.wait_for_load_state("networkidle")
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"#/{route} is {overflow}px wider than a 375px screen"
+        await screenshot(page, f"narrow-{route.replace('/', '-')}")
+
+
+async def test_keyboard_only_login(page: Page, web_server: PhoneServer) -> None:
+    email = await sign_up(page, web_server)
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+    async def tab_to(label: str) -> None:
+        for _ in range(15):
+            await page.keyboard.press("Tab")
+            if await page.evaluate("document.activeElement.labels?.[0]?.textContent") == label:
+                return
+        raise AssertionError(f"Tab never reached {label!r}")
+
+    await tab_to("Email")
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused field shows no focus ring"
+    await page.keyboard.type(email)
+    await tab_to("Password")
+    await page.keyboard.type("correct horse battery")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Verify your phone")).to_be_visible()  # not verified yet
+    await expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    # A wrong password is refused with the API's message.
+    await page.get_by_role("button", name="Log out").click()
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill("wrong password")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("alert").filter(has_text="wrong email or password")).to_be_visible()
