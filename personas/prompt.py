@@ -193,7 +193,7 @@ def live_notes_from(*, time_left_s: float | None, heard_of_cut_reply: str | None
     if time_left_s is not None:
         left = max(0, round(time_left_s))
         when = "less than a minute" if left < 60 else f"about {round(left / 60)} minute{'s' if left >= 90 else ''}"
-        notes.append(f"Only {when} left on this call: start wrapping up warmly and do not open a new topic.")
+        notes.append(f"Time is nearly up, {when} left on this call: start wrapping up warmly, no new topics.")
     if heard_of_cut_reply is not None:
         heard = " ".join(_fence(heard_of_cut_reply).split())
         if heard:
