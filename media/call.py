@@ -22,11 +22,12 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from media.early_reply import EarlyReply
 from media.framing import Framer, frame_bytes
 from media.pacer import Pacer, PacerSettings
 from media.playback import Playback, PlaybackClock
@@ -37,7 +38,7 @@ from media.transport import AudioIn, DigitPressed, MarkEchoed, TextIn, Transport
 from media.tts import TextToSpeech, TextToSpeechError, Voice
 from media.turns import SpeculativePause, SpeechResumed, SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
-from personas.llm import Done, LanguageModel, LanguageModelError, Message, TextDelta, ToolCall, ToolSpec
+from personas.llm import Done, LanguageModel, LanguageModelError, LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from personas.prompt import estimate_tokens, live_notes_from
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ class Call:
         self._hanging_up = False
         self._last_caller_text = ""
         self._audio_since_clear = False
-        self._speculation: tuple[float, asyncio.Task[Transcript | None]] | None = None
+        self._speculation: _Speculation | None = None
         self._cut_reply_heard: str | None = None  # what the caller heard of a reply they cut, until the next
 
     async def run(self) -> None:
@@ -274,32 +275,68 @@ class Call:
                 # Speaking: the caller barges in. Still thinking: the caller went on; drop the reply.
                 await self._interrupt()
         elif isinstance(event, SpeculativePause) and self._tg is not None:
-            # Maybe the end of the turn: start transcribing now, so the words are ready (or nearly)
-            # when the end-of-turn silence has passed. Dropped if the caller goes on.
+            # Maybe the end of the turn: start transcribing now (and, with speculative_reply, thinking),
+            # so the words and the reply are ready (or nearly) when the end-of-turn silence has passed.
+            # Dropped if the caller goes on.
             self._drop_speculation()
-            task = self._tg.create_task(self._speculate(event.pcm), name="speculative-stt")
-            self._speculation = (event.end_ms, task)
+            speculation = _Speculation(event.end_ms)
+            speculation.transcript = self._tg.create_task(
+                self._speculate(event.pcm, speculation), name="speculative-stt"
+            )
+            self._speculation = speculation
         elif isinstance(event, SpeechResumed):
             self._drop_speculation()
         elif isinstance(event, TurnEnded):
             speech_end = time.monotonic() - (event.at_ms - event.end_ms) / 1000
-            early = None
-            if self._speculation is not None and self._speculation[0] == event.end_ms:
-                early, self._speculation = self._speculation[1], None  # same audio: reuse its transcript
+            speculation = None
+            if self._speculation is not None and self._speculation.end_ms == event.end_ms:
+                speculation, self._speculation = self._speculation, None  # same audio: reuse its work
             self._drop_speculation()
-            self._heard.put_nowait(_Turn(event.pcm, speech_end, early))
+            self._heard.put_nowait(_Turn(event.pcm, speech_end, speculation))
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
-            self._speculation[1].cancel()
+            if self._speculation.transcript is not None:
+                self._speculation.transcript.cancel()
+            self._drop_early_reply(self._speculation.reply)
             self._speculation = None
 
-    async def _speculate(self, pcm: bytes) -> Transcript | None:
+    def _drop_early_reply(self, early: EarlyReply | None) -> None:
+        """Cancel a reply begun on a guess and never used; what the model already read and wrote is
+        counted (the provider bills it), once."""
+        if early is None:
+            return
+        early.cancel()
+        if early.usage is not None:
+            self._count(llm_tokens_in=early.usage.prompt_tokens, llm_tokens_out=early.usage.completion_tokens)
+        elif early.produced:
+            prompt = "".join(str(message.get("content") or "") for message in early.messages)
+            self._count(llm_tokens_in=estimate_tokens(prompt), llm_tokens_out=estimate_tokens("".join(early.produced)))
+
+    async def _speculate(self, pcm: bytes, speculation: _Speculation) -> Transcript | None:
         """A child of the call's TaskGroup must not raise: a failed guess is None (the turn retries)."""
         try:
-            return await self._transcribe(pcm)
+            transcript = await self._transcribe(pcm)
         except (TimeoutError, SpeechToTextError):
             return None
+        text = transcript.text.strip()
+        if (
+            self.turns.settings.speculative_reply
+            and self._tg is not None
+            and self._reply is None  # nothing will be cut first: the reply would see this same history
+            and not self._hanging_up
+            and self._speculation is speculation
+            and self._is_words(transcript)
+        ):
+            messages = [*self._reply_messages(opening=False, consume=False), {"role": "user", "content": text}]
+            speculation.reply = EarlyReply(messages, self._complete(messages, opening=False))
+            speculation.reply.start(self._tg)
+        return transcript
+
+    def _is_words(self, transcript: Transcript) -> bool:
+        """Speech worth a turn, not noise or a breath."""
+        text = transcript.text.strip()
+        return len(text) >= self.settings.min_transcript_chars and transcript.no_speech_prob <= 0.8
 
     async def _transcribe(self, pcm: bytes) -> Transcript:
         async with asyncio.timeout(self.settings.stt_timeout_s):
@@ -337,15 +374,19 @@ class Call:
                 if turn.typed is not None:  # a typed line: nothing to transcribe
                     transcript = Transcript(turn.typed, 0.0, 0.0, 0.0, 0.0)
                 else:
-                    early = await turn.early_transcript if turn.early_transcript is not None else None
+                    speculation = turn.speculation
+                    early = await speculation.transcript if speculation and speculation.transcript else None
                     transcript = early or await self._transcribe(turn.pcm)
             except (TimeoutError, SpeechToTextError) as exc:
                 log.warning("speech-to-text failed: %s", type(exc).__name__)
+                self._drop_early_reply(turn.speculation.reply if turn.speculation else None)
                 self._start_reply(script=self.settings.lines.fallback)
                 continue
+            early_reply = turn.speculation.reply if turn.speculation and early else None
             self._count(stt_seconds=len(turn.pcm) / 2 / self.transport.sample_rate)
             text = transcript.text.strip()
-            if len(text) < self.settings.min_transcript_chars or transcript.no_speech_prob > 0.8:
+            if not self._is_words(transcript):
+                self._drop_early_reply(early_reply)
                 continue  # noise or a breath: not a turn
             timing = _Timing(turn.speech_end)
             timing.stamp("transcript")
@@ -355,8 +396,9 @@ class Call:
             self.history.append({"role": "user", "content": text})
             self._last_caller_text = text
             if self.turns.in_turn or not self._heard.empty():
+                self._drop_early_reply(early_reply)
                 continue  # the caller went on talking: answer once they have finished
-            self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)))
+            self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)), early=early_reply)
 
     # reply ----------------------------------------------------------------------------------
     def _start_reply(
@@ -368,14 +410,18 @@ class Call:
         then_hang_up: bool = False,
         interruptible: bool = True,
         caller_said_goodbye: bool = False,
+        early: EarlyReply | None = None,
     ) -> None:
         if self._tg is None or self._hanging_up:
+            self._drop_early_reply(early)
             return
         if then_hang_up:
             self._hanging_up = True
         self._reply_count += 1
         playback = self.clock.start(self._reply_count)
-        coro = self._respond(playback, opening, script, timing or _Timing(None), then_hang_up, caller_said_goodbye)
+        coro = self._respond(
+            playback, opening, script, timing or _Timing(None), then_hang_up, caller_said_goodbye, early
+        )
         task = self._tg.create_task(coro, name=f"reply-{self._reply_count}")
         self._reply = _Reply(task, playback, interruptible)
 
@@ -387,6 +433,7 @@ class Call:
         timing: _Timing,
         then_hang_up: bool,
         caller_said_goodbye: bool,
+        early: EarlyReply | None = None,
     ) -> None:
         started_at = datetime.now(UTC)
         spoken: list[str] = []
@@ -399,7 +446,7 @@ class Call:
                         sentences.put_nowait(sentence)
                     sentences.put_nowait(None)
                 else:
-                    tg.create_task(self._think(opening, sentences, timing, outcome))
+                    tg.create_task(self._think(opening, sentences, timing, outcome, early))
                 await self._speak(sentences, playback, timing, spoken)
             try:
                 # Marks come back as the audio plays; a far end that never echoes them must not hold
@@ -429,22 +476,23 @@ class Call:
             await self.transport.close()
 
     async def _think(
-        self, opening: bool, sentences: asyncio.Queue[str | None], timing: _Timing, outcome: dict[str, Any]
+        self,
+        opening: bool,
+        sentences: asyncio.Queue[str | None],
+        timing: _Timing,
+        outcome: dict[str, Any],
+        early: EarlyReply | None = None,
     ) -> None:
-        messages: list[Message] = [{"role": "system", "content": self._system_prompt()}, *self.history]
-        if opening:
-            messages.append({"role": "user", "content": self.plan.opening_instruction})
+        messages = self._reply_messages(opening)
+        if early is not None and early.messages == messages:
+            stream = early.replay()  # begun on the speculative transcript: the same messages, so the same reply
+        else:
+            self._drop_early_reply(early)  # the conversation moved on since the guess (a note, a cut reply)
+            stream = self._complete(messages, opening)
         splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS)
         said_anything = False
         produced: list[str] = []  # the model's output, to estimate its tokens if it never reports them
         reported = False
-        stream = self.engines.llm.complete(
-            # No tools for the greeting: small models answer a pickup with a made-up tool call instead of words.
-            messages,
-            () if opening else self.plan.tools,
-            temperature=self.plan.temperature,
-            max_tokens=self.plan.max_tokens,
-        )
         try:
             first = True
             while True:
@@ -496,10 +544,29 @@ class Call:
             await stream.aclose()
             sentences.put_nowait(None)
 
-    def _system_prompt(self) -> str:
+    def _reply_messages(self, opening: bool, *, consume: bool = True) -> list[Message]:
+        """What the model reads for the next reply; `consume=False` (a speculative reply) leaves the
+        once-told notes for the reply that is actually spoken."""
+        messages: list[Message] = [{"role": "system", "content": self._system_prompt(consume)}, *self.history]
+        if opening:
+            messages.append({"role": "user", "content": self.plan.opening_instruction})
+        return messages
+
+    def _complete(self, messages: list[Message], opening: bool) -> AsyncIterator[LlmEvent]:
+        return self.engines.llm.complete(
+            # No tools for the greeting: small models answer a pickup with a made-up tool call instead of words.
+            messages,
+            () if opening else self.plan.tools,
+            temperature=self.plan.temperature,
+            max_tokens=self.plan.max_tokens,
+        )
+
+    def _system_prompt(self, consume: bool = True) -> str:
         """The plan's prompt with what the call has noticed since the last reply: time running out (from
         twice the warning time before the limit) and an interruption, which is told once."""
-        heard, self._cut_reply_heard = self._cut_reply_heard, None
+        heard = self._cut_reply_heard
+        if consume:
+            self._cut_reply_heard = None
         if self.plan.with_live_notes is None:
             return self.plan.system_prompt
         left = self.plan.time_limit_s - (time.monotonic() - self._started)
@@ -621,12 +688,22 @@ class Call:
         self._seq += 1
 
 
+@dataclass
+class _Speculation:
+    """Work started at a speculative pause ending at `end_ms`: the transcription, then (with
+    speculative_reply) the model's reply to it, buffered unspoken."""
+
+    end_ms: float
+    transcript: asyncio.Task[Transcript | None] | None = None
+    reply: EarlyReply | None = None
+
+
 @dataclass(frozen=True)
 class _Turn:
     """A finished caller turn, with the monotonic time the caller stopped speaking and, when the
-    speculative transcription covered exactly this audio, that transcription."""
+    speculative pause covered exactly this audio, what was started there."""
 
     pcm: bytes
     speech_end: float
-    early_transcript: asyncio.Task[Transcript | None] | None = None
+    speculation: _Speculation | None = None
     typed: str | None = None

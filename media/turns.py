@@ -43,6 +43,9 @@ class TurnSettings:
     """Equal to `end_silence_ms` turns speculation off (the end of turn wins)."""
     end_silence_ms: float
     prefix_padding_ms: float
+    speculative_reply: bool = True
+    """At the speculative pause also start the reply's language model on the speculative transcript
+    (buffered unspoken, dropped if the caller goes on; see `media.early_reply`)."""
 
     def __post_init__(self) -> None:
         for name in ("min_speech_ms", "speculative_silence_ms", "prefix_padding_ms"):
