@@ -31,7 +31,7 @@ const ROUTES = [
   { path: 'talk/:id', page: 'talk' },
   { path: 'designer/:id', page: 'designer' },
   { path: 'calls', page: 'calls', nav: 'Calls' },
-  { path: 'calls/:id', page: 'call' },
+  { path: 'calls/:id', page: 'call', section: 'calls' },
   { path: 'schedules', page: 'schedules', nav: 'Schedules' },
   { path: 'memory', page: 'memory', nav: 'Memory' },
   { path: 'memory/:id', page: 'memory' },
@@ -109,7 +109,7 @@ function renderNav() {
   }
   replace(
     nav,
-    ROUTES.filter((r) => r.nav).map((r) => link(`#/${r.path}`, r.nav, current?.page === r.page)),
+    ROUTES.filter((r) => r.nav).map((r) => link(`#/${r.path}`, r.nav, (current?.section || current?.page) === r.page)),
     h('button', { type: 'button', class: 'link', onclick: logout }, 'Log out'),
   );
 }
@@ -148,6 +148,7 @@ async function route() {
   renderNav();
   document.title = `${found.route.nav || found.route.page[0].toUpperCase() + found.route.page.slice(1)} · Call Me Back`;
 
+  delete document.body.dataset.rendered;
   const container = h('div', { class: `page page-${found.route.page}` });
   replace(main, container);
   try {
@@ -162,6 +163,7 @@ async function route() {
   if (controller.signal.aborted) return;
   const title = container.querySelector('h1');
   if (title) title.focus({ preventScroll: false });
+  document.body.dataset.rendered = location.hash; // the page is drawn (tests wait for this)
 }
 
 async function start() {
@@ -176,7 +178,6 @@ async function start() {
   setUser(state.user);
   window.addEventListener('hashchange', route);
   await route();
-  document.body.dataset.ready = 'true'; // tests wait for this
 }
 
 start();

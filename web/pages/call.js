@@ -53,7 +53,8 @@ export async function render(container, ctx) {
     if (call.transcript.length !== lastTurns || call.ended_at) {
       lastTurns = call.transcript.length;
       replace(transcript, h('h2', { id: 'transcript-title' }, 'Transcript'), transcriptOf(call, persona));
-      replace(latency, h('h2', { id: 'latency-title' }, 'Latency per reply'), latencyChart(call.transcript));
+      replace(latency, h('h2', { id: 'latency-title' }, 'Latency per reply'),
+        latencyChart(call.transcript, latency.clientWidth));
     }
     return call;
   };
@@ -123,15 +124,19 @@ function transcriptOf(call, persona) {
   }));
 }
 
-/** Stacked horizontal bars, one per persona reply: each stage's share of the time to that reply. */
-export function latencyChart(turns) {
+/**
+ * Stacked horizontal bars, one per persona reply: each stage's share of the time to that reply. Drawn at the
+ * width it is shown at (`widthPx`), so its text stays readable on a phone instead of being scaled down.
+ */
+export function latencyChart(turns, widthPx = 640) {
   const rows = turns
     .filter((t) => t.role === 'persona' && t.latency_ms && STAGES.some(([key]) => t.latency_ms[key] != null))
     .map((t) => ({ seq: t.seq, segments: segmentsOf(t.latency_ms) }));
   if (!rows.length) return h('p', { class: 'muted' }, 'No reply timings yet (the greeting has none).');
   const total = (row) => row.segments.reduce((sum, s) => sum + s.ms, 0);
   const max = Math.max(...rows.map(total), 1);
-  const label = 70, width = 640, bar = 22, gap = 10, plot = width - label - 70;
+  const width = Math.round(Math.min(Math.max(widthPx || 640, 300), 900));
+  const label = 64, bar = 22, gap = 10, plot = width - label - 64;
   const height = rows.length * (bar + gap) + 4;
   const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': `Latency per reply, stage by stage, for ${rows.length} replies` });

@@ -25,9 +25,9 @@ function card(ctx, persona) {
   }, persona.favorite ? '★ Favorite' : '☆ Favorite');
   const callForm = h('form', { class: 'call-form', novalidate: true },
     alertBox(),
-    field('Reason (optional)', h('input', { type: 'text', name: 'context', maxlength: 2000,
-      placeholder: 'e.g. I need a push to go running' })),
-    h('button', { type: 'submit' }, `Call me now`),
+    field(['Reason', h('span', { class: 'visually-hidden' }, ` for ${persona.name}'s call`), ' (optional)'],
+      h('input', { type: 'text', name: 'context', maxlength: 2000, placeholder: 'e.g. I need a push to go running' })),
+    h('button', { type: 'submit' }, 'Call me now', h('span', { class: 'visually-hidden' }, ` (${persona.name})`)),
   );
   star.addEventListener('click', async () => {
     star.disabled = true;
@@ -59,7 +59,8 @@ function card(ctx, persona) {
     h('div', { class: 'actions' },
       h('a', { class: 'button secondary', href: `#/talk/${id}` }, `Talk to ${persona.name}`),
       persona.builtin ? null : h('a', { class: 'button secondary', href: `#/designer/${id}` }, 'Edit in designer'),
-      h('a', { class: 'button secondary', href: `#/memory/${id}` }, 'Memory'),
+      h('a', { class: 'button secondary', href: `#/memory/${id}` }, 'Memory',
+        h('span', { class: 'visually-hidden' }, ` of ${persona.name}`)),
     ),
   );
   return item;
