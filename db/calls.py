@@ -116,6 +116,14 @@ async def browser_call_status(pool: asyncpg.Pool, call_id: uuid.UUID, status: st
         )
 
 
+async def persona_name_by_provider_call(pool: asyncpg.Pool, call_sid: str) -> str | None:
+    """Who is calling, for a ringing softphone (None if the call is not ours, or not yet bound)."""
+    return await pool.fetchval(
+        "SELECT p.name FROM calls c JOIN personas p ON p.id = c.persona_id WHERE c.provider_call_id = $1",
+        call_sid,
+    )
+
+
 async def bind_provider_call(pool: asyncpg.Pool, call_id: uuid.UUID, call_sid: str) -> asyncpg.Record | None:
     """The call, if its provider id is this CallSid or not yet known (then it is bound now)."""
     return await pool.fetchrow(

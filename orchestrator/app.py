@@ -41,6 +41,7 @@ from orchestrator.routes import (
     personas,
     phone,
     schedules,
+    softphone,
     talk,
     twilio,
 )
@@ -65,6 +66,7 @@ API = ApiRoutes.combine(
     designer.routes,
     metrics.routes,
     talk.routes,
+    softphone.routes,
 )
 
 

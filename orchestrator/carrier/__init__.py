@@ -14,10 +14,12 @@ from .report import CallReport, ClearEvent, MarkEcho, StreamReport
 from .scenarios import Outcome, Scenario
 from .script import Dtmf, HangUp, PlayPcm, PlayWav, Step, Wait, parse_script
 from .settings import CarrierNumber, CarrierSettings, SettingsError
+from .softphone import Answered, Ended, Heard, LineEvent, LiveLine, Ringing
 from .webhooks import Chaos
 
 __all__ = [
     "CARRIER_KEY",
+    "Answered",
     "Call",
     "CallReport",
     "CallRequest",
@@ -30,13 +32,18 @@ __all__ = [
     "ClearEvent",
     "Direction",
     "Dtmf",
+    "Ended",
     "HangUp",
+    "Heard",
+    "LineEvent",
+    "LiveLine",
     "MarkEcho",
     "Message",
     "Outcome",
     "PlayPcm",
     "PlayWav",
     "RestError",
+    "Ringing",
     "RunningCarrier",
     "Scenario",
     "ScriptError",

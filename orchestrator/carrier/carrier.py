@@ -37,6 +37,7 @@ from .report import CallReport
 from .scenarios import Scenario
 from .script import Step, validate_script
 from .settings import E164, CarrierNumber, CarrierSettings
+from .softphone import LiveLine
 from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Carrier:
         self._tts = text_to_speech
         self._numbers = {n.number: n for n in settings.numbers}
         self._scenarios: dict[str, Scenario] = {}
+        self._lines: dict[str, LiveLine] = {}
         self._calls: dict[str, Call] = {}
         self._messages: list[Message] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -193,6 +195,23 @@ class Carrier:
     def scenarios(self) -> dict[str, Scenario]:
         return dict(self._scenarios)
 
+    def attach_line(self, number: str) -> LiveLine:
+        """A person answers `number` from now on (the browser softphone), until `detach_line`; a newer
+        attachment replaces an older one (the last tab opened rings)."""
+        if not E164.match(number):
+            raise RestError(400, INVALID_TO, f"Invalid 'To' Phone Number: {number}")
+        line = LiveLine(number)
+        self._lines[number] = line
+        return line
+
+    def lines(self) -> dict[str, LiveLine]:
+        return dict(self._lines)
+
+    def detach_line(self, line: LiveLine) -> None:
+        line.hang_up()
+        if self._lines.get(line.number) is line:
+            del self._lines[line.number]
+
     # --- calls --------------------------------------------------------------------------------------
 
     def place_call(self, request: CallRequest) -> Call:
@@ -221,7 +240,9 @@ class Carrier:
                 _check_url(url, what)
         request = replace(request, timeout_s=min(request.timeout_s, TWILIO_TIMEOUT_MAX_S))
         scenario = self._scenarios.get(request.to, Scenario())
-        return self._start(board, request, Direction.OUTBOUND, scenario, scenario.script)
+        # A scenario set for the number (a test's) wins over a person's line.
+        line = self._lines.get(request.to) if request.to not in self._scenarios else None
+        return self._start(board, request, Direction.OUTBOUND, scenario, scenario.script, line)
 
     def receive_call(self, from_: str, to: str, script: tuple[Step, ...] = ()) -> Call:
         """Simulate someone dialling one of our numbers: Twilio requests its voice URL (Direction=inbound)."""
@@ -253,12 +274,13 @@ class Carrier:
         direction: Direction,
         scenario: Scenario,
         script: tuple[Step, ...],
+        line: LiveLine | None = None,
     ) -> Call:
         sid = new_sid("CA")
         report = CallReport(call_sid=sid, direction=direction.value, to=request.to, from_=request.from_)
         call = Call(sid, self.settings.account_sid, direction, request, scenario, report)
         self._calls[sid] = call
-        self._spawn(self._run(call, board, Phone(script)))
+        self._spawn(self._run(call, board, Phone(script, line)))
         return call
 
     async def _run(self, call: Call, board: Switchboard, phone: Phone) -> None:
@@ -268,6 +290,8 @@ class Carrier:
         finally:
             call.report.finished = True
             call.finished.set()
+            if phone.line is not None:
+                phone.line.ended(call.sid, call.status.value)
 
     async def _save_recordings(self, call: Call) -> None:
         folder = self.settings.recordings_dir

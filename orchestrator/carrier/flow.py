@@ -168,6 +168,9 @@ class _CallRun:
         if not self.call.advance(CallStatus.RINGING):
             return
         self._notify("ringing")
+        if self.phone.line is not None:
+            await self._ring_line(timeout_s)
+            return
         ring_s = self.settings.answer_delay_s if scenario.ring_s is None else scenario.ring_s
         if scenario.outcome is Outcome.BUSY:
             await asyncio.sleep(min(ring_s, timeout_s))
@@ -177,6 +180,24 @@ class _CallRun:
             self.call.end(CallStatus.NO_ANSWER)
         else:
             await asyncio.sleep(ring_s)
+
+    async def _ring_line(self, timeout_s: float) -> None:
+        """A person's line (softphone): busy if they are on a call or decline, no-answer if they let it ring."""
+        line = self.phone.line
+        assert line is not None
+        if line.busy:
+            self.call.end(CallStatus.BUSY)
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                answered = await line.ring(self.call.sid, self.call.request.from_)
+        except TimeoutError:
+            line.ended(self.call.sid, CallStatus.NO_ANSWER.value)
+            self.call.end(CallStatus.NO_ANSWER)
+            return
+        if not answered:
+            line.ended(self.call.sid, CallStatus.BUSY.value)
+            self.call.end(CallStatus.BUSY)
 
     def _answer(self) -> None:
         request = self.call.request

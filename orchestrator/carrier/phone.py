@@ -31,6 +31,7 @@ from .audio import FRAME_BYTES, FRAME_MS, RATE_HZ, SILENCE_BYTE, mulaw_decode, s
 from .errors import STREAM_HANDSHAKE, CarrierError
 from .report import ClearEvent, MarkEcho, StreamReport
 from .script import CallerVoice, Dtmf, HangUp, Step
+from .softphone import LiveLine
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,9 @@ async def _sleep_until(deadline: float) -> None:
 class Phone:
     """The callee (or caller, for inbound calls): script in, TwiML audio out, both sides recorded."""
 
-    def __init__(self, script: tuple[Step, ...]) -> None:
+    def __init__(self, script: tuple[Step, ...], line: LiveLine | None = None) -> None:
         self.voice = CallerVoice(script)
+        self.line = line  # a person on the line (softphone): their audio replaces the script
         self.caller_track = bytearray()  # 8 kHz PCM16
         self.heard_track = bytearray()
         self.heard_ms = 0.0
@@ -217,7 +219,8 @@ class _StreamSession:
     async def _talk(self) -> None:
         """Send the caller's frames at 50/s on absolute deadlines; a hang-up ends the stream."""
         chunk = 0
-        async with contextlib.aclosing(self._phone.voice.items()) as items:
+        line = self._phone.line
+        async with contextlib.aclosing(line.voice() if line else self._phone.voice.items()) as items:
             async for item in items:
                 if isinstance(item, bytes):
                     chunk += 1
@@ -276,6 +279,8 @@ class _StreamSession:
             self._report.played_ms = self._played_bytes * 1000 / RATE_HZ
             self._phone.heard_ms += len(frame) * 1000 / RATE_HZ
             padded = frame + bytes([SILENCE_BYTE]) * (FRAME_BYTES - len(frame))
+            if frame and self._phone.line is not None:
+                self._phone.line.heard(padded)
             self._phone.heard_track += mulaw_decode(padded) if frame else _SILENT_PCM_FRAME
 
     def _note_lateness(self, late_ms: float) -> None:

@@ -24,7 +24,7 @@ from media.resample import resample
 from orchestrator.keys import LIVE_CALLS
 from tests.api.users import ApiUser, sign_up
 from tests.phone_server import PhoneServer
-from tests.scripted_engines import ScriptedLanguageModel, ScriptedSpeechToText, scripted_engines
+from tests.scripted_engines import ScriptedLanguageModel, ScriptedSpeechToText
 
 SPEECH_WAV = Path(__file__).resolve().parent.parent / "media" / "fixtures" / "call_me_back.wav"
 RATE = 16000
@@ -83,11 +83,6 @@ class FakePage:
         for start in range(0, len(pcm), FRAME_BYTES):
             await self.ws.send_bytes(pcm[start : start + FRAME_BYTES])
             await asyncio.sleep(0.02)
-
-
-@pytest.fixture(scope="module")
-async def talk_server(make_phone_server) -> PhoneServer:
-    return await make_phone_server(engines=scripted_engines()[0])
 
 
 def scripted(server: PhoneServer) -> tuple[ScriptedSpeechToText, ScriptedLanguageModel]:
@@ -152,9 +147,7 @@ async def test_a_whole_talk_session_is_a_browser_call_with_transcript_and_latenc
     assert call["direction"] == "browser" and call["persona_id"] == "sarah"
     assert [event["status"] for event in call["events"]] == ["in-progress", "completed"]
     assert call["answered_at"] and call["ended_at"] and call["duration_s"] >= 1
-    assert [(u["role"], u["text"]) for u in call["transcript"]] == [
-        (n["role"], n["text"]) for n in page.transcript()
-    ]
+    assert [(u["role"], u["text"]) for u in call["transcript"]] == [(n["role"], n["text"]) for n in page.transcript()]
     spoken_reply = call["transcript"][2]
     assert spoken_reply["latency_ms"]["first_mark_echoed"] > 0
     assert {"transcript", "llm_first_token", "tts_first_audio"} <= set(spoken_reply["latency_ms"])

@@ -1,0 +1,120 @@
+"""The browser softphone through real sockets: the page (aiohttp's websocket client) attaches to the local
+carrier's line for its verified number, "call me now" rings it, answering bridges its audio both ways into
+the same phone path a real call takes (carrier media stream -> Call), and the call is recorded as usual."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+import aiohttp
+
+from tests.phone_server import PhoneServer
+from tests.talk.test_talk import RATE, FakePage, scripted, speech_16k
+from tests.telephony.test_outbound_call import wait_for_call_end
+
+
+class Softphone(FakePage):
+    """The softphone page: counts audio heard, keeps control messages."""
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [n for n in self.notes if n["type"] == kind]
+
+
+async def attach(server: PhoneServer, user) -> tuple[Softphone, asyncio.Task]:
+    status = await (await user.request("GET", "/api/softphone")).json()
+    assert status == {"available": True, "number": user.user["phone"]}
+    response = await user.request("POST", "/api/softphone/ticket")
+    assert response.status == 201, await response.text()
+    ws = await server.client.ws_connect((await response.json())["ws_path"])
+    phone = Softphone(ws)
+    task = asyncio.create_task(phone.run())
+    await phone.wait_for(lambda: bool(phone.of_type("ready")))
+    return phone, task
+
+
+def a_number() -> str:
+    return f"+1415555{random.randrange(10**4):04d}"
+
+
+async def test_call_me_now_rings_the_softphone_and_bridges_audio_both_ways(talk_server) -> None:
+    stt, llm = scripted(talk_server)
+    stt.transcripts.extend(["I am answering from the browser."])
+    llm.replies.extend([["Hey, it's Brad. Ready to work?"], ["Great, let us get going then."]])
+    user = await talk_server.verified_user(a_number())
+    phone, reader = await attach(talk_server, user)
+    response = await user.request("POST", "/api/calls", json={"persona_id": "brad"})
+    assert response.status == 202, await response.text()
+    call_id = (await response.json())["id"]
+
+    await phone.wait_for(lambda: bool(phone.of_type("ringing")))
+    ringing = phone.of_type("ringing")[0]
+    assert ringing["persona"] == "Brad" and ringing["from"] == talk_server.settings.carrier.from_number
+    assert phone.audio_bytes == 0
+    await phone.ws.send_str(json.dumps({"type": "answer"}))
+    await phone.wait_for(lambda: bool(phone.of_type("answered")))
+    await phone.wait_for(lambda: phone.audio_bytes > RATE * 2 * 1.2, timeout_s=20)  # Brad's 1.5 s opening, at 16 kHz
+    await phone.say(speech_16k())  # the browser's microphone becomes the phone's mouth
+    await phone.wait_for(
+        lambda: llm.requests and any(m.get("content") == "I am answering from the browser." for m in llm.requests[-1]),
+        timeout_s=20,
+    )
+    await phone.ws.send_str(json.dumps({"type": "hangup"}))
+    await phone.wait_for(lambda: bool(phone.of_type("ended")))
+    assert phone.of_type("ended")[0]["status"] == "completed"
+
+    call = await wait_for_call_end(talk_server, user, call_id)
+    assert call["status"] == "completed" and call["direction"] == "outbound"
+    said = [(turn["role"], turn["text"]) for turn in call["transcript"]]
+    assert said[:2] == [
+        ("persona", "Hey, it's Brad. Ready to work?"),
+        ("caller", "I am answering from the browser."),
+    ], said
+    await phone.ws.close()
+    await reader
+    async with asyncio.timeout(5):  # detached once the server sees the page go away
+        while True:
+            if user.user["phone"] not in talk_server.carrier.lines():
+                break
+            await asyncio.sleep(0.05)
+
+
+async def test_declining_is_busy_and_the_line_rings_again(talk_server) -> None:
+    user = await talk_server.verified_user(a_number())
+    phone, reader = await attach(talk_server, user)
+    response = await user.request("POST", "/api/calls", json={"persona_id": "sarah"})
+    call_id = (await response.json())["id"]
+    await phone.wait_for(lambda: bool(phone.of_type("ringing")))
+    await phone.ws.send_str(json.dumps({"type": "decline"}))
+    await phone.wait_for(lambda: bool(phone.of_type("ended")))
+    assert phone.of_type("ended")[0]["status"] == "busy"
+    call = await wait_for_call_end(talk_server, user, call_id)
+    assert call["status"] == "busy" and not call["transcript"]
+    await phone.ws.close()
+    await reader
+
+
+async def test_softphone_tickets_are_single_use_and_need_a_verified_phone(talk_server) -> None:
+    from tests.api.users import sign_up
+
+    unverified = await sign_up(talk_server.client, name="Kim")
+    status = await (await unverified.request("GET", "/api/softphone")).json()
+    assert status["available"] is False and "verify" in status["reason"]
+    refused = await unverified.request("POST", "/api/softphone/ticket")
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "phone_not_verified"
+
+    user = await talk_server.verified_user(a_number())
+    path = (await (await user.request("POST", "/api/softphone/ticket")).json())["ws_path"]
+    plain = await talk_server.client.get(path)
+    assert plain.status == 400
+    ws = await talk_server.client.ws_connect(path)
+    for bad in (path, "/api/softphone/ws", "/api/softphone/ws?ticket=forged"):
+        try:
+            await talk_server.client.ws_connect(bad)
+        except aiohttp.WSServerHandshakeError as error:
+            assert error.status == 403, bad
+        else:
+            raise AssertionError(f"{bad} was accepted")
+    await ws.close()
