@@ -26,6 +26,9 @@ CONTENT_TYPES = {
     ".wav": "audio/wav",
     ".webmanifest": "application/manifest+json",
 }
+# Route names: the web app's two routes are not API operations, so the OpenAPI document leaves them out.
+INDEX_ROUTE, ASSET_ROUTE = "web-app-index", "web-app-asset"
+ROUTE_NAMES = frozenset({INDEX_ROUTE, ASSET_ROUTE})
 # The file-name part of the route; what it matches is still checked against WEB_ROOT below.
 _ASSET = r"[A-Za-z0-9_./-]+\.(?:html|js|css|svg|png|ico|wav|webmanifest)"
 
@@ -40,8 +43,8 @@ def setup(app: web.Application, root: Path = WEB_ROOT) -> None:
     async def asset(request: web.Request) -> web.StreamResponse:
         return _file(root, request.match_info["path"])
 
-    app.router.add_get("/", index)
-    app.router.add_get("/{path:" + _ASSET + "}", asset)
+    app.router.add_get("/", index, name=INDEX_ROUTE)
+    app.router.add_get("/{path:" + _ASSET + "}", asset, name=ASSET_ROUTE)
 
 
 def _file(root: Path, relative: str) -> web.FileResponse:
