@@ -170,6 +170,7 @@ def bench_settings(data_dir: Path, port: int, args: argparse.Namespace) -> tuple
         # Every benchmark user signs up and logs in from 127.0.0.1.
         auth=replace(settings.auth, registrations_per_address=room, login_attempts_per_address=room),
         telephony=replace(settings.telephony, max_live_calls_per_user=room, calls_per_window=room, daily_call_cap=room),
+        turns=replace(settings.turns, speculative_reply=args.speculative_reply == "on"),
         # The caller waits silently for the ramp; no "are you still there?" in the middle of a benchmark.
         call=replace(
             settings.call,
@@ -268,7 +269,11 @@ async def fetch_reports(carrier: CarrierProcess, sids: list[str]) -> dict[str, C
 async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
     port = free_port()
     settings, local = bench_settings(data_dir, port, args)
-    engines, times = instant_engines() if args.engines == "instant" else (None, EngineTimes())
+    engines, times = (
+        instant_engines(args.stt_delay_ms / 1000, args.llm_delay_ms / 1000)
+        if args.engines == "instant"
+        else (None, EngineTimes())
+    )
     started = time.monotonic()
     async with carrier_process(local) as (carrier, carrier_cpu):
         app = create_app(settings, engines=engines)
@@ -353,6 +358,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--greeting-s", type=float, default=None, help="caller silence for the greeting")
     parser.add_argument("--reply-s", type=float, default=None, help="caller silence after each line")
     parser.add_argument("--first-token-timeout-s", type=float, default=8.0)
+    parser.add_argument("--speculative-reply", choices=("on", "off"), default="on", help="[turns] speculative_reply")
+    parser.add_argument("--stt-delay-ms", type=float, default=0.0, help="instant engines: speech-to-text time")
+    parser.add_argument("--llm-delay-ms", type=float, default=0.0, help="instant engines: time to first token")
     parser.add_argument("--timeout-s", type=float, default=540.0, help="give up on calls after this long")
     parser.add_argument("--verbose", action="store_true", help="server logs at INFO")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the whole run here")

@@ -5,6 +5,8 @@ the orchestration's (queues, tasks, framing, resampling, the pacer, the websocke
 `bench/calls.py --engines instant` measures. Each engine records its own time per invocation so the
 benchmark can subtract it instead of assuming it is zero. Unlike tests/scripted_engines.py they never
 run out of script (every utterance is a turn) and the reply tone is computed once, not per sentence.
+Optional delays (`--stt-delay-ms`, `--llm-delay-ms`) stand in for an engine's own time, to measure what
+overlapping it with the end of the turn (speculative transcription and replies) saves.
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ class EngineTimes:
 class InstantSpeechToText:
     times: EngineTimes
     text: str = "Call me back tomorrow morning."
+    delay_s: float = 0.0
 
     async def transcribe(self, pcm16: bytes, sample_rate: int) -> Transcript:
         started = time.perf_counter()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         audio_s = len(pcm16) / 2 / sample_rate
         self.times.stt_s.append(time.perf_counter() - started)
         return Transcript(self.text, audio_s, 0.0, 0.0, 0.0)
@@ -58,6 +63,7 @@ class InstantSpeechToText:
 class InstantLanguageModel:
     times: EngineTimes
     reply: str = "Okay. Tell me more."
+    first_token_s: float = 0.0
 
     async def complete(
         self,
@@ -68,6 +74,8 @@ class InstantLanguageModel:
         max_tokens: int | None = None,
     ) -> AsyncIterator[LlmEvent]:
         started = time.perf_counter()
+        if self.first_token_s:
+            await asyncio.sleep(self.first_token_s)
         for index, word in enumerate(self.reply.split(" ")):
             if index == 0:
                 self.times.llm_first_s.append(time.perf_counter() - started)
@@ -97,6 +105,11 @@ class InstantTextToSpeech:
         pass
 
 
-def instant_engines() -> tuple[Engines, EngineTimes]:
+def instant_engines(stt_delay_s: float = 0.0, llm_first_token_s: float = 0.0) -> tuple[Engines, EngineTimes]:
     times = EngineTimes()
-    return Engines(InstantSpeechToText(times), InstantTextToSpeech(times), InstantLanguageModel(times)), times
+    engines = Engines(
+        InstantSpeechToText(times, delay_s=stt_delay_s),
+        InstantTextToSpeech(times),
+        InstantLanguageModel(times, first_token_s=llm_first_token_s),
+    )
+    return engines, times

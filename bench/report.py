@@ -82,7 +82,12 @@ def print_results(r: Results) -> None:
 
     print(
         f"\n== bench/calls.py: {n} call(s), {args.turns} caller turn(s) each, {args.engines} engines, "
-        f"persona {args.persona}"
+        f"persona {args.persona}; speculative replies {args.speculative_reply}"
+        + (
+            f"; stand-in engine delays: STT {args.stt_delay_ms:.0f} ms, LLM first token {args.llm_delay_ms:.0f} ms"
+            if args.stt_delay_ms or args.llm_delay_ms
+            else ""
+        )
     )
     print(
         f"  machine: {r.machine_busy_cores:.2f} of {_cores()} cores busy during the run (all processes); "
