@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 
+from media.backoff import Backoff
 from media.codec import PCM16_WIDTH, encode_wav
 from media.engine import Engine
 from media.stt import SpeechToTextError, Transcript
@@ -43,6 +44,7 @@ class OpenAiSpeechToText(Engine):
     def __init__(self, settings: OpenAiSttSettings) -> None:
         self._settings = settings
         self._client: openai.AsyncOpenAI | None = None
+        self.backoff = Backoff(f"speech-to-text {settings.model}")
 
     async def start(self) -> None:
         if self._client is not None:
@@ -68,6 +70,8 @@ class OpenAiSpeechToText(Engine):
         audio_s = len(pcm16) / PCM16_WIDTH / sample_rate
         if audio_s < _MIN_AUDIO_S:
             return Transcript("", audio_s, 0.0, 0.0, 1.0)
+        if refusal := self.backoff.refusal():
+            raise SpeechToTextError(refusal)
         started = time.perf_counter()
         wav = encode_wav(pcm16, sample_rate)
         language = self._settings.language or openai.omit
@@ -79,8 +83,10 @@ class OpenAiSpeechToText(Engine):
                 response_format="json",
             )
         except (openai.OpenAIError, httpx2.HTTPError) as error:
+            self.backoff.failed()
             raise SpeechToTextError(
                 f"{self._settings.model} failed on {audio_s:.2f} s of audio: {type(error).__name__}: {error}"
             ) from error
+        self.backoff.succeeded()
         text = (result.text or "").strip()
         return Transcript(text, audio_s, 0.0, time.perf_counter() - started, 0.0 if text else 1.0)

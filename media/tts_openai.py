@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 
+from media.backoff import Backoff
 from media.codec import PCM16_WIDTH
 from media.engine import Engine
 from media.resample import StreamResampler
@@ -63,6 +64,7 @@ class OpenAiTextToSpeech(Engine):
             raise TextToSpeechError(f"bad output rate {settings.sample_rate}")
         self._settings = settings
         self._client: openai.AsyncOpenAI | None = None
+        self.backoff = Backoff(f"text-to-speech {settings.model}")
 
     @property
     def sample_rate(self) -> int:
@@ -112,6 +114,8 @@ class OpenAiTextToSpeech(Engine):
     ) -> AsyncIterator[bytes]:
         model = self._settings.model
         received = 0
+        if refusal := self.backoff.refusal():
+            raise TextToSpeechError(refusal)
         try:
             async with client.audio.speech.with_streaming_response.create(
                 model=model,
@@ -120,6 +124,7 @@ class OpenAiTextToSpeech(Engine):
                 response_format="pcm",
                 instructions=shape.instructions if shape.instructions and _takes_instructions(model) else openai.omit,
             ) as response:
+                self.backoff.succeeded()
                 async for body in response.iter_bytes():  # as it arrives: a chunk size would hold audio back
                     received += len(body)
                     chunk = resampler.process(body)
@@ -127,6 +132,8 @@ class OpenAiTextToSpeech(Engine):
                         yield chunk
         except (openai.OpenAIError, httpx2.HTTPError) as error:
             resampler.reset()
+            if received == 0:  # refused or unreachable (a body broken midway was still an answer)
+                self.backoff.failed()
             raise TextToSpeechError(f"{model} failed on {sentence[:60]!r}: {type(error).__name__}: {error}") from error
         if received == 0 or received % PCM16_WIDTH:
             resampler.reset()

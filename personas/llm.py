@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 import openai
 
+from media.backoff import Backoff
 from personas.tool_call_text import ContentToolCallScanner
 
 _log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class OpenAiLanguageModel:
             max_retries=settings.max_retries,
             default_headers=None if settings.reuse_connections else {"Connection": "close"},
         )
+        self.backoff = Backoff(f"language model at {settings.base_url}")
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -151,8 +153,11 @@ class OpenAiLanguageModel:
         finish_reason: str | None = None
         usage: Usage | None = None
         content_calls = 0
+        if refusal := self.backoff.refusal():
+            raise LanguageModelError(refusal)
         try:
             stream = await self._client.chat.completions.create(**request)
+            self.backoff.succeeded()  # it answered: a stream that breaks later is not the provider being down
             async with stream:
                 async for chunk in stream:
                     if chunk.usage is not None:
@@ -180,6 +185,7 @@ class OpenAiLanguageModel:
                         content_calls += 1
                         yield ToolCall(f"content-{content_calls}", found.name, found.arguments, "content")
         except openai.OpenAIError as error:  # the SDK wraps transport errors, mid-stream too
+            self.backoff.failed()
             raise LanguageModelError(f"{type(error).__name__}: {error}") from error
         if scanner is not None:
             scan = scanner.finish()

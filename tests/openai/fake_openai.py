@@ -131,6 +131,10 @@ class FakeOpenAi:
         self.chat_requests.append(body)
         if not isinstance(body.get("temperature"), int | float) or body.get("stream") is not True:
             return self._refuse(400, "temperature must be a number and stream true")
+        if self.fault == "500":
+            response = self._refuse(500, "The server had an error processing your request.", "server_error")
+            response.headers["retry-after-ms"] = "10"
+            return response
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
