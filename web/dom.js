@@ -71,7 +71,8 @@ export function showError(form, error) {
     if (box) { box.hidden = true; box.textContent = ''; }
     return;
   }
-  const message = error.message || String(error);
+  const text = error.message || String(error);
+  const message = text.charAt(0).toUpperCase() + text.slice(1); // the API's messages start in lower case
   if (box) {
     box.textContent = message;
     box.hidden = false;
