@@ -47,7 +47,7 @@ def _unavailable(app: web.Application, user: Any) -> str | None:
     if CARRIER not in app:
         return "calls go through Twilio to your real phone"
     if user["phone"] is None or user["phone_verified_at"] is None:
-        return "verify your phone number first: the softphone answers calls to it"
+        return "verify your phone number to get calls here"
     return None
 
 
