@@ -118,3 +118,36 @@ async def test_softphone_tickets_are_single_use_and_need_a_verified_phone(talk_s
         else:
             raise AssertionError(f"{bad} was accepted")
     await ws.close()
+
+
+async def test_hanging_up_from_the_server_side_ends_the_softphone_call(talk_server) -> None:
+    user = await talk_server.verified_user(a_number())
+    phone, reader = await attach(talk_server, user)
+    call_id = (await (await user.request("POST", "/api/calls", json={"persona_id": "alex"})).json())["id"]
+    await phone.wait_for(lambda: bool(phone.of_type("ringing")))
+    await phone.ws.send_str(json.dumps({"type": "answer"}))
+    await phone.wait_for(lambda: phone.audio_bytes > 0, timeout_s=20)
+    hangup = await user.request("POST", f"/api/calls/{call_id}/hangup")
+    assert hangup.status == 202, await hangup.text()
+    await phone.wait_for(lambda: bool(phone.of_type("ended")))
+    assert phone.of_type("ended")[0]["status"] == "completed"
+    assert (await wait_for_call_end(talk_server, user, call_id))["status"] == "completed"
+    await phone.ws.close()
+    await reader
+
+
+async def test_a_softphone_sending_garbage_is_closed_and_detached(talk_server) -> None:
+    user = await talk_server.verified_user(a_number())
+    phone, reader = await attach(talk_server, user)
+    await phone.ws.send_bytes(b"\x00\x01\x02")  # odd length: counted, not fatal
+    await phone.ws.send_str(json.dumps({"type": "answer"}))  # nothing ringing: ignored
+    assert not phone.ws.closed
+    for _ in range(60):  # over [call] max_stream_violations (50)
+        await phone.ws.send_str("{not json")
+    await reader
+    assert phone.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    async with asyncio.timeout(5):
+        while True:
+            if user.user["phone"] not in talk_server.carrier.lines():
+                break
+            await asyncio.sleep(0.05)
