@@ -3,7 +3,8 @@ for the user's verified number on the other.
 
 The page speaks the same audio format as the Talk page (binary PCM16 mono 16 kHz both ways) and JSON
 control messages: server -> page `ready`, `ringing {call_sid, from, persona}`, `answered`,
-`ended {status}`; page -> server `answer`, `decline`, `hangup`. The line carries 8 kHz mu-law frames, so
+`ended {status}`, and `replaced` (then close 4000) when the same user opens the softphone in another tab:
+the newest wins; page -> server `answer`, `decline`, `hangup`. The line carries 8 kHz mu-law frames, so
 each direction has its own streaming resampler and the G.711 codec. Only the relay task writes to the
 socket (one writer: no interleaved frames); the reader ends the bridge when the page goes away.
 """
@@ -22,7 +23,7 @@ from db import calls
 from media.codec import pcm16_to_ulaw, ulaw_to_pcm16
 from media.resample import StreamResampler
 from media.stream_guard import StreamGuard
-from orchestrator.carrier import Answered, Ended, Heard, LiveLine, Ringing
+from orchestrator.carrier import Answered, Ended, Heard, LiveLine, Replaced, Ringing
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ class SoftphoneBridge:
                 self._mouth.reset()
                 self._ear.reset()
                 await self._send({"type": "ended", "call_sid": event.call_sid, "status": event.status})
+            elif isinstance(event, Replaced):
+                await self._send({"type": "replaced"})
+                await self._ws.close(code=4000, message=b"the softphone was opened elsewhere")
+                return
 
     async def _caller_name(self, call_sid: str) -> str | None:
         """The persona calling. The carrier may ring before the server has stored the call's CallSid

@@ -36,7 +36,7 @@ class Softphone {
       this.show('off');
       return;
     }
-    if (this.ws || this.state === 'connecting') return;
+    if (this.ws || this.state === 'connecting' || this.replaced) return;
     if (this.state === 'unavailable' && this.twilio) return;
     this.state = 'connecting';
     try {
@@ -70,6 +70,7 @@ class Softphone {
       if (this.ws !== ws) return;
       this.ws = null;
       this.endAudio();
+      if (this.replaced) return;
       this.show('off');
       this.scheduleReconnect();
     };
@@ -93,7 +94,10 @@ class Softphone {
   }
 
   receive(message, number) {
-    if (message.type === 'ready') {
+    if (message.type === 'replaced') {
+      this.replaced = true; // another tab has the softphone now: do not take it back
+      this.show('unavailable', 'Softphone: open in another tab or window.');
+    } else if (message.type === 'ready') {
       this.show('idle', `Softphone ready: calls to ${number} ring here.`);
     } else if (message.type === 'ringing') {
       this.caller = message.persona || 'Call Me Back';

@@ -14,7 +14,7 @@ from .report import CallReport, ClearEvent, MarkEcho, StreamReport
 from .scenarios import Outcome, Scenario
 from .script import Dtmf, HangUp, PlayPcm, PlayWav, Step, Wait, parse_script
 from .settings import CarrierNumber, CarrierSettings, SettingsError
-from .softphone import Answered, Ended, Heard, LineEvent, LiveLine, Ringing
+from .softphone import Answered, Ended, Heard, LineEvent, LiveLine, Replaced, Ringing
 from .webhooks import Chaos
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Outcome",
     "PlayPcm",
     "PlayWav",
+    "Replaced",
     "RestError",
     "Ringing",
     "RunningCarrier",

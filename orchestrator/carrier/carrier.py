@@ -201,7 +201,10 @@ class Carrier:
         if not E164.match(number):
             raise RestError(400, INVALID_TO, f"Invalid 'To' Phone Number: {number}")
         line = LiveLine(number)
+        previous = self._lines.get(number)
         self._lines[number] = line
+        if previous is not None:
+            previous.replaced()
         return line
 
     def lines(self) -> dict[str, LiveLine]:

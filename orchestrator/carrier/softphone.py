@@ -48,7 +48,12 @@ class Ended:
     status: str
 
 
-LineEvent = Ringing | Answered | Heard | Ended
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """The number was attached again elsewhere (another tab): this line will not ring any more."""
+
+
+LineEvent = Ringing | Answered | Heard | Ended | Replaced
 
 
 class LiveLine:
@@ -115,6 +120,10 @@ class LiveLine:
         while not self._hung_up:
             yield self._mouth.popleft() if self._mouth else SILENT_FRAME
         yield HangUp()
+
+    def replaced(self) -> None:
+        self.hang_up()
+        self.events.put_nowait(Replaced())
 
     def heard(self, ulaw: bytes) -> None:
         self.events.put_nowait(Heard(ulaw))

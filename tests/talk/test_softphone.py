@@ -151,3 +151,17 @@ async def test_a_softphone_sending_garbage_is_closed_and_detached(talk_server) -
             if user.user["phone"] not in talk_server.carrier.lines():
                 break
             await asyncio.sleep(0.05)
+
+
+async def test_the_newest_softphone_tab_is_the_one_that_rings(talk_server) -> None:
+    user = await talk_server.verified_user(a_number())
+    old, old_reader = await attach(talk_server, user)
+    new, new_reader = await attach(talk_server, user)
+    await old_reader
+    assert old.of_type("replaced") and old.close_code == 4000
+    call_id = (await (await user.request("POST", "/api/calls", json={"persona_id": "sarah"})).json())["id"]
+    await new.wait_for(lambda: bool(new.of_type("ringing")))
+    await new.ws.send_str(json.dumps({"type": "decline"}))
+    assert (await wait_for_call_end(talk_server, user, call_id))["status"] == "busy"
+    await new.ws.close()
+    await new_reader
