@@ -34,6 +34,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.calls import FIXTURE, PHONE, Api, Probe, bench_settings, free_port, rss_kib
+from bench.calls import parse_args as call_bench_args
 from bench.carrier_process import carrier_process
 from bench.instant_engines import instant_engines
 from orchestrator.app import create_app
@@ -152,8 +153,10 @@ async def check_records(app: web.Application, ids: list[str], lines: int, result
 
 async def soak(args: argparse.Namespace, data_dir: Path, database_url: str | None = None) -> SoakResults:
     port = free_port()
-    args.first_token_timeout_s = 8.0  # bench_settings' knobs
-    settings, local = bench_settings(data_dir, port, args)
+    # The call benchmark's server settings, with its own defaults for every knob the soak does not set.
+    settings, local = bench_settings(
+        data_dir, port, call_bench_args(["--engines", "instant", "--calls", str(args.calls)])
+    )
     if database_url:
         settings = replace(settings, database=replace(settings.database, url=database_url))
     room = args.calls * (math.ceil(args.minutes * 60 / args.call_s) + 2) + 10
@@ -207,7 +210,7 @@ async def soak(args: argparse.Namespace, data_dir: Path, database_url: str | Non
                 gc.collect()
                 remaining = asyncio.all_tasks()
                 results.tasks_after = len(remaining)
-                for task in remaining - baseline_tasks:
+                for task in remaining - baseline_tasks if len(remaining) > len(baseline_tasks) else ():
                     log.warning("task left after the calls: %s %s", task.get_name(), task.get_coro())
                 results.sockets_after = open_sockets()
                 results.rss_after_kib = rss_kib()

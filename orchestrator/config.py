@@ -530,6 +530,10 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("[database] url (DATABASE_URL): expected a postgresql:// URL")
     if not 1 <= db.pool_min_size <= db.pool_max_size:
         problems.append("[database] pool sizes: need 1 <= pool_min_size <= pool_max_size")
+    if db.recorder_buffer_rows < 1000:
+        problems.append("[database] recorder_buffer_rows: must be at least 1000")
+    if server.drain_s < 0 or server.goodbye_s < 0:
+        problems.append("[server] drain_s and goodbye_s: must not be negative")
     if len(auth.jwt_secret.reveal().encode()) < _MIN_JWT_SECRET_BYTES:
         problems.append(f"JWT_SECRET: must be at least {_MIN_JWT_SECRET_BYTES} bytes long")
     if auth.token_lifetime_s < 60:

@@ -116,8 +116,10 @@ async def configured_engines(app: web.Application) -> AsyncIterator[None]:
     """Start the configured engines (cleanup context); all are stopped when the app stops."""
     settings = app[SETTINGS]
     if settings.engines.instant_stand_ins:  # tests and benchmarks only: a real server process without models
-        from bench.instant_engines import instant_engines
-
+        try:
+            from bench.instant_engines import instant_engines
+        except ImportError as exc:
+            raise RuntimeError("[engines] instant_stand_ins needs the repository checkout (bench/)") from exc
         app[ENGINES] = instant_engines()[0]
         log.warning("engines: INSTANT STAND-INS (tests and benchmarks only; no speech recognition or model)")
         yield

@@ -73,3 +73,27 @@ async def test_sigterm_drains_says_goodbye_and_exits_cleanly(make_database, tmp_
         assert "Traceback" not in server.log()
     finally:
         await server.close()
+
+
+async def test_a_second_sigterm_stops_at_once_and_still_flushes(make_database, tmp_path) -> None:
+    dsn = await make_database()
+    server = await start_server(tmp_path, dsn, server={"drain_s": 120.0, "goodbye_s": 60.0})
+    try:
+        token = await server.verified_user("+14155551099")
+        call_id, _ = await server.place_call(token)
+        started = time.monotonic()
+        server.signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        server.signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            code = await server.process.wait()
+        assert code == 0 and time.monotonic() - started < 20, server.log()[-3000:]
+        conn = await asyncpg.connect(dsn)
+        try:
+            opening = await conn.fetchval("SELECT count(*) FROM utterances WHERE call_id = $1", call_id)
+        finally:
+            await conn.close()
+        assert opening >= 1  # the buffered rows were written before the pool closed
+        assert "stopping at once" in server.log()
+    finally:
+        await server.close()
