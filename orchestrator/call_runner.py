@@ -14,11 +14,13 @@ import asyncpg
 from aiohttp import web
 
 from media.call import Call, Utterance
+from media.realtime_call import RealtimeCall
 from media.stream_guard import StreamStats
 from media.transport import Transport
 from orchestrator.call_plan import call_plan
 from orchestrator.call_records import CallRecords
 from orchestrator.call_tools import call_tools
+from orchestrator.engines import realtime_session
 from orchestrator.keys import CALL_SETTINGS, ENGINES, LIVE_CALLS, METRICS, POOL, RECORDER, SETTINGS
 from orchestrator.logs import call_id_var
 from orchestrator.memory_worker import call_ended
@@ -35,17 +37,18 @@ async def run_call(
     *,
     kind: str = "media stream",
     on_utterance: Callable[[Utterance], None] | None = None,
-) -> Call:
+) -> Call | RealtimeCall:
     """Hold the conversation until it ends; returns the finished call (every task of it ended)."""
     settings, metrics, call_id = app[SETTINGS], app[METRICS], context["id"]
-    call = Call(
-        transport,
-        app[ENGINES],
-        app[CALL_SETTINGS],
-        call_plan(context, settings.memory.prompt_budget_tokens),
-        CallRecords(app[RECORDER], call_id, metrics, on_utterance),
-        tool_handler=call_tools(app[POOL], settings.schedules, context),
-    )
+    plan = call_plan(context, settings.memory.prompt_budget_tokens)
+    records = CallRecords(app[RECORDER], call_id, metrics, on_utterance)
+    tools = call_tools(app[POOL], settings.schedules, context)
+    call: Call | RealtimeCall
+    if settings.engines.mode == "realtime":  # speech to speech: the model listens and speaks itself
+        session = realtime_session(settings, plan)
+        call = RealtimeCall(transport, session, app[CALL_SETTINGS], plan, records, tool_handler=tools)
+    else:
+        call = Call(transport, app[ENGINES], app[CALL_SETTINGS], plan, records, tool_handler=tools)
     live = app[LIVE_CALLS]
     token_var = call_id_var.set(str(call_id))
     metrics_token = current_metrics.set(metrics)  # the engine-error count is this app's

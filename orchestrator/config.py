@@ -168,6 +168,7 @@ class EnginesSection:
     stt: str
     tts: str
     llm: str
+    mode: str  # "pipeline" (stt -> llm -> tts) or "realtime" (OpenAI Realtime speech to speech, [openai_realtime])
     instant_stand_ins: bool  # tests and benchmarks only (bench/instant_engines.py)
 
 
@@ -307,6 +308,19 @@ class OpenAiTtsSection:
 
 
 @dataclass(frozen=True)
+class OpenAiRealtimeSection:
+    """`[openai_realtime]`: the speech-to-speech model (for [engines] mode = "realtime")."""
+
+    model: str
+    default_voice: str
+    vad_threshold: float
+    prefix_padding_ms: int
+    silence_duration_ms: int
+    transcription_model: str
+    connect_timeout_s: float
+
+
+@dataclass(frozen=True)
 class OpenAiSettings:
     base_url: str
     api_key: Secret | None
@@ -331,6 +345,7 @@ class Settings:
     llm: LlmSection
     openai_stt: OpenAiSttSection
     openai_tts: OpenAiTtsSection
+    openai_realtime: OpenAiRealtimeSection
     schedules: ScheduleSection
     memory: MemorySection
     openai: OpenAiSettings
@@ -376,6 +391,7 @@ _SECTIONS: dict[str, type] = {
     "llm": LlmSection,
     "openai_stt": OpenAiSttSection,
     "openai_tts": OpenAiTtsSection,
+    "openai_realtime": OpenAiRealtimeSection,
     "schedules": ScheduleSection,
     "memory": MemorySection,
     "openai": OpenAiSettings,
@@ -544,6 +560,10 @@ def _validate(settings: Settings, problems: list[str]) -> None:
     for job, allowed in (("stt", ("whisper", "openai")), ("tts", ("piper", "openai")), ("llm", ("local", "openai"))):
         if getattr(engines, job) not in allowed:
             problems.append(f"[engines] {job}: expected one of {', '.join(allowed)}")
+    if engines.mode not in ("pipeline", "realtime"):
+        problems.append("[engines] mode: expected one of pipeline, realtime")
+    if engines.mode == "realtime" and settings.openai.api_key is None:
+        problems.append('OPENAI_API_KEY: required when [engines] mode = "realtime"')
     uses_openai = [job for job in ("stt", "tts", "llm") if getattr(engines, job) == "openai"]
     if uses_openai and settings.openai.api_key is None:
         problems.append(f'OPENAI_API_KEY: required when [engines] {" and ".join(uses_openai)} = "openai"')

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from media.call import Engines
+from media.call import CallPlan, Engines
+from media.realtime_openai import RealtimeSession, RealtimeSettings
 from media.stt_openai import OpenAiSpeechToText, OpenAiSttSettings
 from media.stt_whisper import WhisperSpeechToText
 from media.tts_openai import OpenAiTextToSpeech, OpenAiTtsSettings
@@ -76,6 +77,31 @@ def text_to_speech(settings: Settings) -> OpenAiTextToSpeech | PiperTextToSpeech
                 volume=piper.volume,
             ),
         )
+    )
+
+
+def realtime_session(settings: Settings, plan: CallPlan) -> RealtimeSession:
+    """One call's OpenAI Realtime session ([engines] mode = "realtime"): the persona's prompt, voice,
+    turn-taking and tools, as the pipeline would give them to its own stages."""
+    section = settings.openai_realtime
+    voice = plan.voice.get("openai", {})
+    silence_ms = plan.end_silence_ms if plan.end_silence_ms is not None else section.silence_duration_ms
+    return RealtimeSession(
+        RealtimeSettings(
+            base_url=settings.openai.base_url,
+            api_key=_api_key(settings),
+            model=section.model,
+            voice=section.default_voice,
+            vad_threshold=section.vad_threshold,
+            prefix_padding_ms=section.prefix_padding_ms,
+            silence_duration_ms=int(silence_ms),
+            transcription_model=section.transcription_model,
+            connect_timeout_s=section.connect_timeout_s,
+        ),
+        instructions=plan.system_prompt,
+        # Realtime tools are flat: {"type", "name", "description", "parameters"}, not chat's {"function": {...}}.
+        tools=[{"type": "function", **tool["function"]} for tool in plan.tools],
+        voice=voice.get("voice") if isinstance(voice, dict) else None,
     )
 
 

@@ -47,6 +47,7 @@ class FakeOpenAi:
     answer_session_update: bool = True  # False: never confirm the configuration
     beta_audio_events: bool = False  # echo audio as the beta's response.audio.delta
     assistant_item: str = "item_assistant_1"
+    echo_audio: bool = True  # answer each input_audio_buffer.append with the same audio (False: only record it)
     problems: list[str] = field(default_factory=list)
     transcriptions: list[dict[str, Any]] = field(default_factory=list)
     speech_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -229,6 +230,8 @@ class FakeOpenAi:
                     await ws.send_json(_error(problem, event))
                 else:
                     await ws.send_json({"type": "session.updated", "event_id": "evt_1", "session": event["session"]})
+            elif kind == "input_audio_buffer.append" and not self.echo_audio:
+                continue
             elif kind == "input_audio_buffer.append":
                 ulaw = base64.b64decode(event["audio"], validate=True)
                 item = self.assistant_item

@@ -117,3 +117,16 @@ def test_cli_reports_bad_setting_and_exits(tmp_path: Path, repo_root: Path) -> N
     )
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_realtime_mode_is_validated_and_needs_the_openai_key(tmp_path: Path) -> None:
+    override = tmp_path / "realtime.toml"
+    override.write_text('[engines]\nmode = "realtime"\n')
+    env = {"JWT_SECRET": SECRET, "CALLMEBACK_DATA_DIR": str(tmp_path), "CALLMEBACK_CONFIG": str(override)}
+    with pytest.raises(ConfigError, match=r'OPENAI_API_KEY: required when \[engines\] mode = "realtime"'):
+        load_settings(env=env)
+    settings = load_settings(env={**env, "OPENAI_API_KEY": "sk-test"})
+    assert settings.engines.mode == "realtime" and settings.openai_realtime.model == "gpt-realtime"
+    override.write_text('[engines]\nmode = "telepathy"\n')
+    with pytest.raises(ConfigError, match=r"\[engines\] mode: expected one of pipeline, realtime"):
+        load_settings(env=env)

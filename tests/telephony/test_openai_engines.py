@@ -6,6 +6,8 @@ a real one through the local carrier, so transcription, chat and speech all run 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,3 +59,66 @@ async def test_a_call_with_every_engine_on_openai(make_phone_server) -> None:
     # Transcription: the caller's utterance as a WAV.
     assert fake.transcriptions and fake.transcriptions[0]["model"] == "gpt-4o-mini-transcribe"
     assert 1.0 < fake.transcriptions[0]["audio"].duration_ms / 1000 < 4.0
+
+
+async def test_a_call_on_the_realtime_engine(make_phone_server) -> None:
+    """[engines] mode = "realtime": the call runs through an OpenAI Realtime session (the fake endpoint,
+    driven here as the model) with the persona's prompt, voice and tools; the caller's audio streams to
+    it, its audio reaches the phone, and both sides' words are in the call's transcript."""
+    fake = FakeOpenAi(echo_audio=False)
+    fake_server = TestServer(fake.app(), host="127.0.0.1")
+    await fake_server.start_server()
+    fake.base_url = str(fake_server.make_url("/v1"))
+    greeting = "Hi, it's Sarah. How are you?"
+    try:
+
+        def realtime(settings):
+            openai = replace(settings.openai, base_url=fake.base_url, api_key=type(settings.auth.jwt_secret)(API_KEY))
+            return replace(settings, engines=replace(settings.engines, mode="realtime"), openai=openai)
+
+        server = await make_phone_server(tune=realtime)
+        user = await server.verified_user("+14155550162")
+        script = (Wait(2.0), PlayWav(FIXTURES / "call_me_back.wav"), Wait(1.5), HangUp())
+        server.carrier.set_scenario("+14155550162", Scenario(ring_s=0.1, script=script))
+        response = await user.request("POST", "/api/calls", json={"persona_id": "sarah"})
+        assert response.status == 202
+        async with asyncio.timeout(10):  # the session is open and the persona was asked to speak first
+            while True:
+                if any(e["type"] == "response.create" for e in fake.realtime_received):
+                    break
+                await asyncio.sleep(0.02)
+        # The model greets (800 ms of audio), then transcribes the caller's line.
+        await fake.push({"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": greeting})
+        audio = base64.b64encode(bytes([0x10, 0x90] * 400)).decode()  # 100 ms of a loud mu-law square wave
+        for _ in range(8):
+            await fake.push(
+                {"type": "response.output_audio.delta", "response_id": "r1", "item_id": "a1", "delta": audio}
+            )
+        await fake.push({"type": "response.done", "response": {"id": "r1", "status": "completed"}})
+        async with asyncio.timeout(10):  # the caller has spoken (2.5 s of their stream): the greeting has played
+            while True:
+                if appended_bytes(fake) >= 8 * 2500:
+                    break
+                await asyncio.sleep(0.02)
+        transcript = {"type": "conversation.item.input_audio_transcription.completed", "item_id": "c1"}
+        await fake.push({**transcript, "transcript": "Call me back tomorrow morning."})
+        call = await wait_for_call_end(server, user, (await response.json())["id"])
+    finally:
+        fake.released.set()
+        await fake_server.close()
+
+    turns = [(turn["role"], turn["text"], turn["heard_text"]) for turn in call["transcript"]]
+    assert turns == [("persona", greeting, greeting), ("caller", "Call me back tomorrow morning.", None)]
+    session = fake.realtime_received[0]["session"]
+    assert "You are Sarah" in session["instructions"]
+    assert session["audio"]["output"]["voice"] == "coral"  # Sarah's OpenAI voice
+    assert {tool["name"] for tool in session["tools"]} >= {"end_call"} and "function" not in session["tools"][0]
+    assert appended_bytes(fake) >= 8 * 3000  # the caller's stream, mu-law, from the answer to the hang-up
+    assert fake.problems == []
+
+
+def appended_bytes(fake: FakeOpenAi) -> int:
+    """Caller audio the Realtime endpoint received (mu-law bytes)."""
+    return sum(
+        len(base64.b64decode(e["audio"])) for e in fake.realtime_received if e["type"] == "input_audio_buffer.append"
+    )
