@@ -47,8 +47,9 @@ function editForm(ctx, persona, saved) {
       field('End-of-turn silence (ms)', number('end_of_turn_silence_ms', persona.end_of_turn_silence_ms, { min: 200, max: 3000, step: 50, disabled }),
         'How long you must pause before they answer. Empty = the server default.'),
       field('Speaking pace (Piper length scale)', number('length_scale', piper.length_scale, { min: 0.5, max: 2, step: 0.05, disabled }),
-        'Below 1 is faster, above 1 slower.'),
-      field('Pitch (semitones)', number('pitch_semitones', piper.pitch_semitones, { min: -12, max: 12, step: 0.5, disabled })),
+        'Below 1 is faster, above 1 slower. Empty = the default voice.'),
+      field('Pitch (semitones)', number('pitch_semitones', piper.pitch_semitones, { min: -12, max: 12, step: 0.5, disabled }),
+        'Negative is lower. Empty = the default voice.'),
       field('OpenAI voice', h('select', { name: 'openai_voice', disabled },
         h('option', { value: '' }, '(default)'),
         OPENAI_VOICES.map((v) => h('option', { value: v, selected: v === openai.voice }, v)))),
@@ -96,7 +97,8 @@ function sampleForm(ctx, id, keepUrl) {
   const form = h('form', { class: 'card', novalidate: true },
     h('h2', {}, 'Hear the voice'),
     alertBox(),
-    field('Text to say', h('input', { type: 'text', name: 'text', maxlength: 300, value: SAMPLE_TEXT, required: true })),
+    field('Text to say', h('input', { type: 'text', name: 'text', maxlength: 300, value: SAMPLE_TEXT, required: true }),
+      'Uses the saved voice: save your changes first.'),
     h('button', { type: 'submit' }, 'Play sample'),
     player,
   );
@@ -110,7 +112,7 @@ function sampleForm(ctx, id, keepUrl) {
     keepUrl(url);
     player.src = url;
     player.hidden = false;
-    try { await player.play(); } catch { /* autoplay refused: the controls are there */ }
+    player.play().catch(() => { /* autoplay refused: the controls are there */ });
   });
   return form;
 }
