@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
+from orchestrator.config import Secret
+from tests.api.users import sign_up
 from tests.phone_server import PhoneServer
 from tests.talk.test_talk import RATE, FakePage, scripted, speech_16k
 from tests.telephony.test_outbound_call import wait_for_call_end
@@ -97,8 +100,6 @@ async def test_declining_is_busy_and_the_line_rings_again(talk_server) -> None:
 
 
 async def test_softphone_tickets_are_single_use_and_need_a_verified_phone(talk_server) -> None:
-    from tests.api.users import sign_up
-
     unverified = await sign_up(talk_server.client, name="Kim")
     status = await (await unverified.request("GET", "/api/softphone")).json()
     assert status["available"] is False and "verify" in status["reason"]
@@ -165,3 +166,23 @@ async def test_the_newest_softphone_tab_is_the_one_that_rings(talk_server) -> No
     assert (await wait_for_call_end(talk_server, user, call_id))["status"] == "busy"
     await new.ws.close()
     await new_reader
+
+
+async def test_with_twilio_configured_the_softphone_says_it_is_unavailable(make_client) -> None:
+    def twilio(settings):
+        account = "AC" + "0" * 32
+        telephony = replace(settings.twilio, account_sid=account, auth_token=Secret("0" * 32))
+        return replace(settings, twilio=telephony)
+
+    client = await make_client(twilio)
+    user = await sign_up(client, name="Kim")
+    status = await (await user.request("GET", "/api/softphone")).json()
+    assert status["available"] is False and "Twilio" in status["reason"]
+    refused = await user.request("POST", "/api/softphone/ticket")
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "softphone_unavailable"
+    try:
+        await client.ws_connect("/api/softphone/ws?ticket=anything")
+    except aiohttp.WSServerHandshakeError as error:
+        assert error.status == 409
+    else:
+        raise AssertionError("the softphone websocket opened under Twilio")
