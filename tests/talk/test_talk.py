@@ -13,6 +13,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +255,24 @@ async def test_hanging_up_leaves_no_task_behind(talk_server) -> None:
     leftover = [t.get_name() for t in asyncio.all_tasks() if t.get_name() in CALL_TASKS and not t.done()]
     assert not leftover
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("reply-") and not t.done()]
+
+
+async def test_a_talk_never_opened_stops_counting_as_live_when_its_ticket_expires(make_phone_server) -> None:
+    def short_tickets(settings):
+        return replace(settings, telephony=replace(settings.telephony, stream_token_ttl_s=1))
+
+    server = await make_phone_server(tune=short_tickets)
+    user = await sign_up(server.client, name="Jordan")
+    abandoned = await start_talk(user)  # the tab was closed before the websocket opened
+    assert (await user.request("POST", "/api/talk", json={"persona_id": "sarah"})).status == 409
+    await asyncio.sleep(1.5)
+    fresh = await start_talk(user)
+    call = await (await user.request("GET", f"/api/calls/{abandoned['call_id']}")).json()
+    assert call["status"] == "canceled" and call["error"] == "the browser never connected"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as expired:
+        await server.client.ws_connect(abandoned["ws_path"])
+    assert expired.value.status == 403
+    page, reader = await open_page(server, fresh)
+    await page.ws.send_str(json.dumps({"type": "hangup"}))
+    await reader
+    await wait_call_over(server, user, fresh["call_id"])
