@@ -497,10 +497,9 @@ class Call:
             first = True
             while True:
                 try:
-                    if first:
-                        async with asyncio.timeout(self.settings.first_token_timeout_s):
-                            event = await anext(stream)
-                    else:
+                    # The same deadline between tokens: a model silent mid-reply that long has stalled, and
+                    # the caller would otherwise hear dead air until the client's own timeout.
+                    async with asyncio.timeout(self.settings.first_token_timeout_s):
                         event = await anext(stream)
                 except StopAsyncIteration:
                     break
