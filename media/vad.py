@@ -189,6 +189,9 @@ class _SileroStream:
 
     def process(self, data: Any) -> float:
         window = np.frombuffer(data, dtype=np.float32)
+        if self._skipped_tail is not None:  # the context is the end of the last skipped window
+            self._context = np.frombuffer(self._skipped_tail, dtype="<i2").astype(np.float32) / 32768.0
+            self._skipped_tail = None
         inputs = {"input": np.concatenate((self._context, window))[None, :], "state": self._state, "sr": self._rate}
         probability, self._state = _SHARED_SILERO.run(inputs)
         self._skipped = 0
@@ -201,13 +204,13 @@ class _SileroStream:
         self._skipped += 1
         if self._skipped == _SETTLE_AFTER_SKIPPED:
             self._state = _SHARED_SILERO.silence_state(int(self._rate))
-        tail = window[-self._context_samples * PCM16_WIDTH :]
-        self._context = np.frombuffer(tail, dtype="<i2").astype(np.float32) / 32768.0
+        self._skipped_tail = window[-self._context_samples * PCM16_WIDTH :]  # converted if the model runs next
 
     def reset(self) -> None:
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._context = np.zeros(self._context_samples, dtype=np.float32)
         self._skipped = 0
+        self._skipped_tail: bytes | None = None
 
 
 class SileroVoiceActivity:
