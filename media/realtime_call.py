@@ -150,8 +150,12 @@ class RealtimeCall:
                 self._finish_reply(self._reply, cut=True)
 
     async def hang_up(self, line: str) -> None:
-        """End the call politely from outside (server shutdown): the model says `line`, then we close."""
-        await self._say_then_hang_up(line)
+        """End the call politely from outside (server shutdown): the model says `line`, then we close;
+        with no working session (not open yet, or lost) the line is simply closed."""
+        try:
+            await self._say_then_hang_up(line)
+        except RealtimeError:
+            await self.transport.close()
 
     # caller -> model ------------------------------------------------------------------------
     async def _listen(self) -> None:

@@ -290,3 +290,12 @@ async def test_end_call_after_goodbye_hangs_up_once_the_farewell_played(fake_ope
     ]
     output = next(e for e in fake_openai.realtime_received if e["type"] == "conversation.item.create")
     assert output["item"] == {"type": "function_call_output", "call_id": "call_1", "output": '{"ended": true}'}
+
+
+async def test_shutdown_hang_up_has_the_model_say_the_line_then_closes(fake_openai: FakeOpenAi, line: Line) -> None:
+    await line.call.hang_up("Bye for now.")
+    await asyncio.wait_for(line.done.wait(), 5)  # the fake answers response.create with a finished response
+
+    asked = [e for e in fake_openai.realtime_received if e["type"] == "response.create"]
+    assert asked[-1]["response"]["instructions"] == 'Say exactly this and nothing else: "Bye for now."'
+    assert line.call.ended_by == "persona"
