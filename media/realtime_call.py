@@ -15,7 +15,8 @@ much of each reply the caller heard.
     tools      `end_call` (once the caller said goodbye) hangs up after the reply plays; other tools run
                through the same handler as in `Call`, their line goes back as the function output and
                the model says it
-    limits     at the call's time limit the model is asked to say the goodbye line, then the call ends
+    limits     at the call's time limit, or after silence (a "still there?" first), the model is asked to
+               say the fixed line, then the call ends
 
 Every task lives in one TaskGroup, as in `Call`: when either side hangs up, all of it ends.
 """
@@ -123,6 +124,8 @@ class RealtimeCall:
         self._replies = 0
         self._seq = 0
         self._started = time.monotonic()
+        self._last_caller = self._started  # caller speech heard by the server's VAD, or their words
+        self._last_persona = self._started  # the end of the persona's last reply (or its request)
         self._speech_end: float | None = None
         self._last_caller_text = ""
         self._hang_up_after_reply = False
@@ -178,10 +181,12 @@ class RealtimeCall:
                 reply = self._reply_for(event.item_id)
                 reply.text.append(event.text)
             elif isinstance(event, SpeechStarted):
+                self._last_caller = time.monotonic()
                 await self._caller_started()
             elif isinstance(event, SpeechStopped):
                 self._speech_end = time.monotonic()
             elif isinstance(event, InputTranscript):
+                self._last_caller = time.monotonic()
                 text = event.text.strip()
                 if text:
                     self._last_caller_text = text
@@ -279,6 +284,7 @@ class RealtimeCall:
         if reply.recorded:
             return
         reply.recorded = True
+        self._last_persona = time.monotonic()
         self.clock.finish(reply.playback)
         if self._tail is reply:
             self._tail = None
@@ -317,10 +323,26 @@ class RealtimeCall:
         await self.session.create_response()
 
     async def _watch(self) -> None:
+        """Time limit (the goodbye line) and silence (a prompt, then a goodbye), as in `Call`; the model
+        says the fixed lines, asked to say exactly them."""
+        lines, settings = self.settings.lines, self.settings
+        prompted_at: float | None = None
         while True:
             await asyncio.sleep(0.25)
-            if time.monotonic() - self._started >= self.plan.time_limit_s:
-                await self._say_then_hang_up(self.settings.lines.time_goodbye)
+            now = time.monotonic()
+            if now - self._started >= self.plan.time_limit_s:
+                await self._say_then_hang_up(lines.time_goodbye)
+                return
+            if self._reply is not None or self._tail is not None or self._hang_up_after_reply:
+                continue  # the persona is speaking (or saying goodbye)
+            if prompted_at is not None and self._last_caller > prompted_at:
+                prompted_at = None  # the caller answered
+            silent_for = now - max(self._last_caller, self._last_persona)
+            if prompted_at is None and silent_for >= settings.idle_prompt_s:
+                prompted_at = self._last_persona = now
+                await self.session.create_response(instructions=_say_exactly(lines.still_there))
+            elif prompted_at is not None and silent_for >= settings.idle_hangup_s:
+                await self._say_then_hang_up(lines.idle_goodbye)
                 return
 
     async def _say_then_hang_up(self, line: str) -> None:
@@ -332,7 +354,7 @@ class RealtimeCall:
             await self.session.cancel_response()
         elif self._tail is not None:
             await self._caller_started()
-        await self.session.create_response(instructions=f'Say exactly this and nothing else: "{line}"')
+        await self.session.create_response(instructions=_say_exactly(line))
 
     # records --------------------------------------------------------------------------------
     def _count(self, **amounts: float) -> None:
@@ -347,6 +369,10 @@ class RealtimeCall:
             Utterance(self._seq, role, text, heard, interrupted, started_at, datetime.now(UTC), latency)
         )
         self._seq += 1
+
+
+def _say_exactly(line: str) -> str:
+    return f'Say exactly this and nothing else: "{line}"'
 
 
 def _heard_words(text: str, heard_ms: int, audio_ms: int) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -145,7 +145,11 @@ class Line:
 
 
 @pytest.fixture
-async def line(fake_openai: FakeOpenAi, realtime_settings: Callable[..., RealtimeSettings]) -> AsyncIterator[Line]:
+async def line(
+    request: pytest.FixtureRequest, fake_openai: FakeOpenAi, realtime_settings: Callable[..., RealtimeSettings]
+) -> AsyncIterator[Line]:
+    """A live call; `@pytest.mark.parametrize("line", [settings], indirect=True)` gives it other CallSettings."""
+    call_settings = getattr(request, "param", SETTINGS)
     log = ListLog()
     calls: list[RealtimeCall] = []
     done = asyncio.Event()
@@ -157,7 +161,7 @@ async def line(fake_openai: FakeOpenAi, realtime_settings: Callable[..., Realtim
         transport = TwilioTransport(ws, max_violations=5)
         await transport.handshake(5.0)
         session = RealtimeSession(realtime_settings(), instructions=PLAN.system_prompt)
-        call = RealtimeCall(transport, session, SETTINGS, PLAN, log)
+        call = RealtimeCall(transport, session, call_settings, PLAN, log)
         calls.append(call)
         ready.set()
         try:
@@ -298,4 +302,17 @@ async def test_shutdown_hang_up_has_the_model_say_the_line_then_closes(fake_open
 
     asked = [e for e in fake_openai.realtime_received if e["type"] == "response.create"]
     assert asked[-1]["response"]["instructions"] == 'Say exactly this and nothing else: "Bye for now."'
+    assert line.call.ended_by == "persona"
+
+
+@pytest.mark.parametrize("line", [replace(SETTINGS, idle_prompt_s=0.5, idle_hangup_s=1.0)], indirect=True)
+async def test_silence_gets_still_there_then_goodbye(fake_openai: FakeOpenAi, line: Line) -> None:
+    await asyncio.wait_for(line.done.wait(), 5)  # the fake finishes each response at once, with no audio
+
+    asked = [e["response"].get("instructions") for e in fake_openai.realtime_received if e["type"] == "response.create"]
+    assert asked == [
+        PLAN.opening_instruction,
+        'Say exactly this and nothing else: "Still there?"',
+        'Say exactly this and nothing else: "Bye!"',
+    ]
     assert line.call.ended_by == "persona"
