@@ -117,6 +117,27 @@ class Probe:
         self._live.clear()
 
 
+@dataclass
+class GcPauses:
+    """The server's garbage-collection pauses while calls run (each stops the event loop), by generation."""
+
+    ms: dict[int, list[float]] = field(default_factory=lambda: {0: [], 1: [], 2: []})
+    _started: float = 0.0
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.ms[info["generation"]].append(1000 * (time.perf_counter() - self._started))
+
+
 def rss_kib() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -295,11 +316,12 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
                     busy_jiffies(),
                     time.monotonic(),
                 )
-                async with asyncio.TaskGroup() as tg:
-                    probe_task = tg.create_task(probe.run())
-                    ids = await place_calls(api, carrier, lines, args)
-                    sids = await wait_for_calls(carrier, args.timeout_s)
-                    probe_task.cancel()
+                with GcPauses() as gc_pauses:
+                    async with asyncio.TaskGroup() as tg:
+                        probe_task = tg.create_task(probe.run())
+                        ids = await place_calls(api, carrier, lines, args)
+                        sids = await wait_for_calls(carrier, args.timeout_s)
+                        probe_task.cancel()
                 usage_after, jiffies_after, wall_s = (
                     resource.getrusage(resource.RUSAGE_SELF),
                     busy_jiffies(),
@@ -338,6 +360,7 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> Results:
         peak_live=probe.peak_live,
         calls_alive_after=leaked,
         lag_ms=probe.lag_ms,
+        gc_ms=gc_pauses.ms,
         load=(load_before, load_after),
     )
 

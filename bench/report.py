@@ -45,6 +45,7 @@ class Results:
     peak_live: int
     calls_alive_after: int  # media.call.Call objects still reachable once every call ended: a leak if > 0
     lag_ms: list[float]
+    gc_ms: dict[int, list[float]]  # the server's garbage-collection pauses by generation
     load: tuple[list[str], list[str]]
 
 
@@ -165,6 +166,10 @@ def print_results(r: Results) -> None:
         f"(worst {max((s.max_tick_late_ms for s in streams), default=0):.1f} ms)"
     )
     print(_row("event-loop lag (20 ms probe)", r.lag_ms))
+    print(
+        "  garbage-collection pauses (each stops the loop): "
+        + "; ".join(f"gen{g} {len(ms)} x, max {max(ms, default=0.0):.1f} ms" for g, ms in sorted(r.gc_ms.items()))
+    )
 
     print("\n-- resources (the server's process; PostgreSQL, llama.cpp and the carrier are other processes)")
     call_seconds = 60 * call_minutes
