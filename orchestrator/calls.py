@@ -30,8 +30,7 @@ async def place_call(
     """
     settings, pool, telephony = app[SETTINGS], app[POOL], app[TELEPHONY]
     policy = settings.telephony
-    if app[DRAINING].is_set():
-        raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly", headers={"Retry-After": "5"})
+    refuse_while_draining(app)
     if user["phone"] is None or user["phone_verified_at"] is None:
         raise ApiError(403, "phone_not_verified", "verify your phone number before asking for a call")
     check_destination(user["phone"], policy.allowed_countries)
@@ -63,6 +62,12 @@ async def place_call(
         await calls.set_provider_call(pool, call["id"], placed.sid, placed.status)
         log.info("call %s placed to %s", call["id"], masked(user["phone"]))
     return await calls.get_call(pool, user["id"], call["id"])
+
+
+def refuse_while_draining(app: web.Application) -> None:
+    """A draining server (SIGTERM) starts no new call; the client retries on another process."""
+    if app[DRAINING].is_set():
+        raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly", headers={"Retry-After": "5"})
 
 
 async def admit_call(

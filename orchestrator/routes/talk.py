@@ -21,9 +21,9 @@ from media.browser_transport import MAX_MESSAGE_BYTES, SAMPLE_RATE, BrowserTrans
 from media.call import Utterance
 from orchestrator.api import ERROR_SCHEMA, ApiRequest, ApiRoutes
 from orchestrator.call_runner import run_call
-from orchestrator.calls import admit_call
+from orchestrator.calls import admit_call, refuse_while_draining
 from orchestrator.errors import ApiError
-from orchestrator.keys import DRAINING, POOL, SETTINGS
+from orchestrator.keys import POOL, SETTINGS
 from orchestrator.routes.calls import PLACE_BODY
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ TALK: dict[str, Any] = {
 )
 async def start_talk(req: ApiRequest) -> web.Response:
     app, pool, user = req.app, req.app[POOL], req.user
-    if app[DRAINING].is_set():
-        raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly", headers={"Retry-After": "5"})
+    refuse_while_draining(app)
     persona = await personas.get_persona(pool, user["id"], req.body["persona_id"])
     if persona is None:
         raise ApiError(404, "not_found", "persona not found", field="persona_id")
