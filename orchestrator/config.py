@@ -114,6 +114,7 @@ class TelephonySettings:
     inbound_default_persona: str
     inbound_unknown_caller: str
     inbound_unknown_message: str
+    inbound_no_minutes_message: str
     persona_numbers: dict[str, str]
     sms_code_ttl_s: int
     sms_max_attempts: int

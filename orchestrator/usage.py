@@ -17,11 +17,6 @@ from db import usage
 from orchestrator.config import PricingSection
 from orchestrator.schedule_times import resolve_local
 
-# Said to a registered caller who phones in with no minutes left this month (outbound requests get a 402).
-NO_MINUTES_LINE = (
-    "Hi! You've used all of this month's call minutes, so we can't talk right now. "
-    "More minutes arrive on the first of the month. Talk to you then. Goodbye!"
-)
 USAGE_FIELDS = ("minutes_billed", "stt_seconds", "llm_tokens_in", "llm_tokens_out", "tts_chars")
 
 
@@ -64,7 +59,7 @@ async def allowed_time_limit(
     conn: asyncpg.Connection | asyncpg.Pool, user: asyncpg.Record, persona_limit_s: int | None, pricing: PricingSection
 ) -> int | None:
     """A call's time limit in seconds: the persona's (None: read when the call starts), cut to the minutes left
-    this month; 0 when none are left (an incoming call then hears NO_MINUTES_LINE)."""
+    this month; 0 when none are left (an incoming call then hears [telephony] inbound_no_minutes_message)."""
     left = await minutes_left(conn, user["id"], user["timezone"], pricing)
     if left is None:
         return persona_limit_s

@@ -20,7 +20,7 @@ from orchestrator.errors import ApiError
 from orchestrator.keys import DRAINING, POOL, SETTINGS, TELEPHONY
 from orchestrator.media_ws import media_stream
 from orchestrator.phones import masked
-from orchestrator.usage import NO_MINUTES_LINE, allowed_time_limit
+from orchestrator.usage import allowed_time_limit
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes()
@@ -133,7 +133,7 @@ async def _inbound(req: ApiRequest, call_sid: str) -> web.Response:
     if time_limit_s == 0:
         log.info("inbound call from %s refused: no minutes left this month", masked(caller))
         response = VoiceResponse()
-        response.say(NO_MINUTES_LINE)
+        response.say(policy.inbound_no_minutes_message)
         response.hangup()
         return _twiml(response)
     try:

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from orchestrator.carrier import HangUp, Wait
 from orchestrator.keys import POOL
-from orchestrator.usage import NO_MINUTES_LINE
 from tests.telephony.test_usage import past_call
 
 
@@ -34,7 +33,7 @@ async def test_an_incoming_caller_out_of_minutes_hears_why_and_one_with_some_lef
     spent = await server.verified_user("+14155550241")
     await past_call(server, spent, 125)  # 3 minutes billed: all of them
     report = await call_in(server, "+14155550241", (Wait(1.0), HangUp()))
-    assert report.said == [NO_MINUTES_LINE] and report.streams == []
+    assert report.said == [server.settings.telephony.inbound_no_minutes_message] and report.streams == []
     assert await pool.fetchval("SELECT count(*) FROM calls WHERE user_id = $1", uuid.UUID(spent.user["id"])) == 1
     assert await pool.fetchval("SELECT count(*) FROM stream_tokens WHERE call_sid = $1", report.call_sid) == 0
 
