@@ -445,9 +445,12 @@ class Call:
                     for sentence in SentenceSplitter().split(script):
                         sentences.put_nowait(sentence)
                     sentences.put_nowait(None)
+                    await self._speak(sentences, playback, timing, spoken)
                 else:
-                    tg.create_task(self._think(opening, sentences, timing, outcome, early))
-                await self._speak(sentences, playback, timing, spoken)
+                    # Think in this task, speak in a child: the model is asked at once, not one event-loop
+                    # pass later (each pass waits behind every other call's frames).
+                    tg.create_task(self._speak(sentences, playback, timing, spoken))
+                    await self._think(opening, sentences, timing, outcome, early)
             try:
                 # Marks come back as the audio plays; a far end that never echoes them must not hold
                 # the call in "speaking" for ever (what was not echoed counts as not heard).
