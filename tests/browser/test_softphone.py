@@ -1,5 +1,5 @@
 """The softphone in a real browser: sign up, verify a phone, "Call me now" with Brad rings the page (the local
-carrier's line for that number), Answer bridges Chromium's fake microphone (a WAV spoken by espeak-ng) and
+carrier's line for that number), Answer bridges Chromium's fake microphone (a WAV spoken by Piper) and
 the page's speakers into the phone path, and the call page shows the transcript as it happens.
 
 Engines are scripted (the speech-to-text returns the scripted line once the VAD has heard a turn): what is
@@ -22,8 +22,10 @@ async def test_call_me_now_rings_the_softphone_and_the_answered_call_has_a_trans
     make_phone_server, launch_browser, screenshot, tmp_path: Path
 ) -> None:
     engines, *_ = scripted_engines(
-        transcripts=["Hello Brad, I am ready."],
-        replies=[["Hey, it's Brad. Ready for a quick check-in?"], ["Good. What is your one goal today?"]],
+        # One per utterance, and a speculative guess at a pause inside the line takes one too.
+        transcripts=["Hello Brad, I am ready."] * 4,
+        # A reply started speculatively at that pause and dropped also takes one.
+        replies=[["Hey, it's Brad. Ready for a quick check-in?"]] + [["Good. What is your one goal today?"]] * 4,
     )
     server = await make_phone_server(engines=engines)
     wav = await spoken_wav(tmp_path, "Hello Brad, I am ready.", silence_s=6.0)

@@ -1,4 +1,4 @@
-"""Talking to a persona from a real browser: Chromium's fake microphone plays a WAV (spoken by espeak-ng) into
+"""Talking to a persona from a real browser: Chromium's fake microphone plays a WAV (spoken by Piper) into
 the Talk page, whose AudioWorklet sends 16 kHz PCM16 over the websocket to the same Call a phone call runs.
 
 Engines: the speech-to-text is the real embedded Whisper (so the words on the page are what the browser's
@@ -9,9 +9,7 @@ voice sample, then "Talk to this draft".
 
 from __future__ import annotations
 
-import asyncio
 import re
-import wave
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,9 +18,12 @@ import pytest
 from playwright.async_api import Page, expect
 
 from media.call import Engines
+from media.codec import write_wav
 from media.stt_whisper import WhisperSpeechToText
+from media.tts_piper import PiperTextToSpeech
 from tests.browser.conftest import js_errors
 from tests.browser.test_pages import sign_up
+from tests.engines.settings import piper
 from tests.phone_server import PhoneServer
 from tests.scripted_engines import ScriptedLanguageModel, ScriptedTextToSpeech
 
@@ -36,16 +37,13 @@ VOICE_ARGS = (
 
 
 async def spoken_wav(folder: Path, text: str, silence_s: float = 4.0) -> Path:
-    """`text` spoken by espeak-ng, then silence (Chromium loops the file: the silence ends each turn)."""
+    """`text` spoken by Piper (the embedded voice, so CI needs nothing more), then silence (Chromium loops
+    the file: the silence ends each turn)."""
     path = folder / "caller.wav"
-    process = await asyncio.create_subprocess_exec("espeak-ng", "-s", "150", "-w", str(path), text)
-    assert await process.wait() == 0
-    with wave.open(str(path), "rb") as spoken:
-        params, frames = spoken.getparams(), spoken.readframes(spoken.getnframes())
-    with wave.open(str(path), "wb") as padded:
-        padded.setparams(params)
-        lead, tail = bytes(params.framerate * 2), bytes(int(params.framerate * silence_s) * 2)
-        padded.writeframes(lead + frames + tail)
+    rate = 22050  # Piper's own rate; Chromium's fake capture resamples it
+    async with PiperTextToSpeech(piper(rate)) as tts:
+        speech = b"".join([chunk async for chunk in tts.synthesize(text, {})])
+    write_wav(path, bytes(rate * 2) + speech + bytes(int(rate * silence_s) * 2), rate)
     return path
 
 
