@@ -51,6 +51,11 @@ _GOODBYE = re.compile(
 )
 
 
+def said_goodbye(text: str) -> bool:
+    """The caller took their leave: only then may the model end the call (a model alone must not hang up)."""
+    return bool(_GOODBYE.search(text))
+
+
 @dataclass(frozen=True)
 class CallLines:
     """Fixed lines the persona says when the model cannot or should not improvise."""
@@ -398,7 +403,7 @@ class Call:
             if self.turns.in_turn or not self._heard.empty():
                 self._drop_early_reply(early_reply)
                 continue  # the caller went on talking: answer once they have finished
-            self._start_reply(timing=timing, caller_said_goodbye=bool(_GOODBYE.search(text)), early=early_reply)
+            self._start_reply(timing=timing, caller_said_goodbye=said_goodbye(text), early=early_reply)
 
     # reply ----------------------------------------------------------------------------------
     def _start_reply(
@@ -580,7 +585,7 @@ class Call:
         if call.name == "end_call":
             # Small models call end_call on "I had a rough day"; hanging up on someone is the worse
             # mistake, so the model may end the call only once the caller has signalled goodbye.
-            if _GOODBYE.search(self._last_caller_text):
+            if said_goodbye(self._last_caller_text):
                 outcome["end_call"] = True
             else:
                 log.info("end_call ignored: the caller has not said goodbye")

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from media.call import _GOODBYE, FRAME_MS, CallLog, CallPlan, CallSettings, CallUsage, ToolHandler, Utterance
+from media.call import FRAME_MS, CallLog, CallPlan, CallSettings, CallUsage, ToolHandler, Utterance, said_goodbye
 from media.codec import ULAW_SILENCE, pcm16_to_ulaw, ulaw_to_pcm16
 from media.framing import Framer
 from media.pacer import Pacer
@@ -312,7 +312,7 @@ class RealtimeCall:
     async def _tool(self, event: FunctionCallDone) -> None:
         if event.name == "end_call":
             # As in Call: the model may end the call only once the caller has said goodbye.
-            ok = bool(_GOODBYE.search(self._last_caller_text))
+            ok = said_goodbye(self._last_caller_text)
             self._hang_up_after_reply = self._hang_up_after_reply or ok
             await self.session.send_function_output(event.call_id, json.dumps({"ended": ok}))
             return
