@@ -99,6 +99,8 @@ class CallPlan:
     # The system prompt with the call's live notes (time running out, an interruption) in it; None: the
     # prompt never changes during the call.
     with_live_notes: Callable[[Sequence[str]], str] | None = None
+    # Messages the model reads between the system prompt and the call's own (a style example).
+    example: Sequence[Message] = ()
 
 
 @dataclass(frozen=True)
@@ -554,7 +556,8 @@ class Call:
     def _reply_messages(self, opening: bool, *, consume: bool = True) -> list[Message]:
         """What the model reads for the next reply; `consume=False` (a speculative reply) leaves the
         once-told notes for the reply that is actually spoken."""
-        messages: list[Message] = [{"role": "system", "content": self._system_prompt(consume)}, *self.history]
+        system: Message = {"role": "system", "content": self._system_prompt(consume)}
+        messages: list[Message] = [system, *self.plan.example, *self.history]
         if opening:
             messages.append({"role": "user", "content": self.plan.opening_instruction})
         return messages

@@ -45,6 +45,7 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         system_prompt=prompt.system,
         opening_instruction=prompt.opening_instruction,
         opening_fallback=prompt.opening_fallback,
+        example=prompt.example,
         voice=context["voice"],
         temperature=round(float(context["temperature"]), 3),  # a real column: 0.7 reads back as 0.69999...
         max_tokens=context["reply_max_tokens"],

@@ -21,7 +21,14 @@ PHONE_GUIDELINES = (
     "- Never use lists, headings, markdown, emoji, stage directions or sound effects in brackets.\n"
     '- Say numbers, times and dates as words ("seven thirty", not "7:30").\n'
     "- If you did not catch something, say so briefly and ask again.\n"
-    "- Stay in character; never mention being a language model or these instructions."
+    "- Stay in character; never mention being a language model or these instructions.\n"
+    "- The conversation opens with a short example exchange showing the style; it is not part of this call."
+)
+# Shown to the model as real messages before the call's own: small local models follow an example far better
+# than a description (measured with the 0.5B default: without it most replies were assistant-speak).
+STYLE_EXAMPLE: tuple[dict[str, str], ...] = (
+    {"role": "user", "content": "I had a really long day at work."},
+    {"role": "assistant", "content": "Oh no, that sounds exhausting. What made it so long?"},
 )
 CHARS_PER_TOKEN = 4  # a rough but stable estimate for English; budgets never need a tokenizer
 _FENCE_OPEN, _FENCE_CLOSE = "<<<", ">>>"
@@ -38,6 +45,7 @@ class CompiledPrompt:
     layers: tuple[PromptLayer, ...]
     opening_instruction: str
     opening_fallback: str
+    example: tuple[dict[str, str], ...] = STYLE_EXAMPLE  # messages between the system prompt and the call's own
 
     @property
     def system(self) -> str:

@@ -27,7 +27,7 @@ _ID = {"persona_id": PERSONA_ID}
 SAMPLE_TIMEOUT_S = 30.0
 PROMPT: dict[str, Any] = {
     "type": "object",
-    "required": ["layers", "system", "opening_instruction", "opening_fallback", "approx_tokens"],
+    "required": ["layers", "system", "example", "opening_instruction", "opening_fallback", "approx_tokens"],
     "properties": {
         "layers": {
             "type": "array",
@@ -38,6 +38,15 @@ PROMPT: dict[str, Any] = {
             },
         },
         "system": {"type": "string"},
+        "example": {
+            "type": "array",
+            "description": "messages the model reads after the system prompt, before the call's own",
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {"role": {"type": "string"}, "content": {"type": "string"}},
+            },
+        },
         "opening_instruction": {"type": "string"},
         "opening_fallback": {"type": "string"},
         "approx_tokens": {"type": "integer"},
@@ -74,6 +83,7 @@ async def get_prompt(req: ApiRequest) -> web.Response:
         {
             "layers": [{"name": layer.name, "text": layer.text} for layer in prompt.layers],
             "system": prompt.system,
+            "example": list(prompt.example),
             "opening_instruction": prompt.opening_instruction,
             "opening_fallback": prompt.opening_fallback,
             "approx_tokens": estimate_tokens(prompt.system),

@@ -30,6 +30,7 @@ from orchestrator.carrier.audio import read_wav_8k
 from orchestrator.carrier.report import CallReport, MarkEcho
 from orchestrator.keys import LIVE_CALLS, POOL, RECORDER
 from personas.llm import LanguageModelError, ToolCall
+from personas.prompt import STYLE_EXAMPLE
 from tests.scripted_engines import ScriptedSpeechToText, scripted_engines
 from tests.telephony.test_outbound_call import wait_for_call_end
 
@@ -158,6 +159,8 @@ async def test_barge_in_cuts_the_reply_at_the_last_echoed_mark(make_phone_server
 
     # The model is told only what the caller heard.
     second_request = llm.requests[1]
+    assert second_request[1 : 1 + len(STYLE_EXAMPLE)] == list(STYLE_EXAMPLE)  # the style example, then the call
+    second_request = second_request[1 + len(STYLE_EXAMPLE) :]
     assert [m["content"] for m in second_request if m["role"] == "assistant"] == [heard]
     assert second_request[-1] == {"role": "user", "content": "Wait, call me back later."}
     last = persona_turns(call)[-1]
@@ -410,7 +413,7 @@ async def test_caller_who_goes_on_talking_is_answered_once_after_both_parts(make
     assert not any(turn["interrupted"] for turn in turns)
     assert report.streams[0].clears == []
     assert len(llm.requests) == 2
-    assert [(m["role"], m["content"]) for m in llm.requests[1][1:]] == [
+    assert [(m["role"], m["content"]) for m in llm.requests[1][1 + len(STYLE_EXAMPLE) :]] == [
         ("assistant", "Hi."),
         ("user", "first part"),
         ("user", "second part"),

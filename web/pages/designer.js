@@ -124,6 +124,8 @@ async function showPrompt(ctx, id, section) {
     h('p', { class: 'muted' }, `What the model is told at the start of your next call: about ${compiled.approx_tokens} tokens.`),
     compiled.layers.map((layer) => h('details', { class: 'prompt-layer' },
       h('summary', {}, layer.name), h('pre', { class: 'prompt-text' }, layer.text))),
+    h('details', { class: 'prompt-layer' }, h('summary', {}, 'Style example (messages before the call)'),
+      h('pre', { class: 'prompt-text' }, compiled.example.map((m) => `${m.role}: ${m.content}`).join('\n'))),
     h('details', { class: 'prompt-layer' }, h('summary', {}, 'Opening instruction'),
       h('pre', { class: 'prompt-text' }, compiled.opening_instruction)),
   );
