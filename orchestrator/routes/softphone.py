@@ -13,12 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from db import users
+from db import phone_verifications, users
 from media.browser_transport import MAX_MESSAGE_BYTES
 from media.stream_guard import StreamGuard
 from orchestrator.api import ERROR_SCHEMA, ApiRequest, ApiRoutes
 from orchestrator.errors import ApiError
 from orchestrator.keys import POOL, SETTINGS
+from orchestrator.phones import normalise
 from orchestrator.softphone import SoftphoneBridge
 from orchestrator.telephony_setup import CARRIER
 from orchestrator.tickets import issue_ticket, redeem_ticket
@@ -85,6 +86,52 @@ async def softphone_ticket(req: ApiRequest) -> web.Response:
     ttl_s = settings.telephony.stream_token_ttl_s
     ticket = issue_ticket(settings.auth, req.user["id"], _PURPOSE, ttl_s)
     return web.json_response({"ws_path": f"/api/softphone/ws?ticket={ticket}", "expires_in_s": ttl_s}, status=201)
+
+
+TEXTS: dict[str, Any] = {
+    "type": "object",
+    "required": ["texts"],
+    "properties": {
+        "texts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["body", "sent_at"],
+                "properties": {"body": {"type": "string"}, "sent_at": {"type": "string", "format": "date-time"}},
+            },
+        }
+    },
+}
+TEXTS_SHOWN = 5
+
+
+@routes.route(
+    "GET",
+    "/api/softphone/texts",
+    summary="Text messages the built-in local carrier delivered to my number, or to one I am verifying (newest "
+    "first): with no real phone, this is where the verification code arrives",
+    tag="softphone",
+    query={"phone": {"type": "string", "minLength": 1, "maxLength": 32}},
+    responses={
+        200: ("Texts", TEXTS),
+        400: ("Missing or invalid phone", ERROR_SCHEMA),
+        404: ("Not my number", ERROR_SCHEMA),
+        409: ("No local carrier: texts go through Twilio", ERROR_SCHEMA),
+    },
+)
+async def softphone_texts(req: ApiRequest) -> web.Response:
+    if CARRIER not in req.app:
+        raise ApiError(409, "softphone_unavailable", "texts go through Twilio to your real phone")
+    if "phone" not in req.query:
+        raise ApiError(400, "missing_field", "phone is required", field="phone")
+    phone = normalise(req.query["phone"], req.app[SETTINGS].telephony.default_region)
+    mine = req.user["phone"] == phone and req.user["phone_verified_at"] is not None
+    # Only a number this account verified or is verifying: nobody reads another account's codes.
+    if not mine and await phone_verifications.latest_pending(req.app[POOL], req.user["id"], phone) is None:
+        raise ApiError(404, "not_found", "no verification of this number is pending for you", field="phone")
+    newest = sorted(req.app[CARRIER].messages(to=phone), key=lambda text: text.date_created, reverse=True)
+    texts = [{"body": text.body, "sent_at": text.date_created.isoformat()} for text in newest[:TEXTS_SHOWN]]
+    return web.json_response({"texts": texts})
 
 
 async def softphone_ws(request: web.Request) -> web.StreamResponse:

@@ -39,6 +39,7 @@ async def test_the_printed_url_opens_the_app(make_database, launch_browser, tmp_
         await page.get_by_role("button", name="Send code").click()
         await expect(page.get_by_label("6-digit code")).to_be_visible()
         sms = (await server.carrier("GET", "/_carrier/messages", params={"to": "+14155550177"}))[-1]["body"]
+        await expect(page.locator(".local-text blockquote")).to_have_text(sms)  # the newcomer reads it here
         await page.get_by_label("6-digit code").fill(sms.split("code is ")[1][:6])
         await page.get_by_role("button", name="Verify").click()
         gallery = page.get_by_role("list", name="Personas")

@@ -180,9 +180,33 @@ async def test_with_twilio_configured_the_softphone_says_it_is_unavailable(make_
     assert status["available"] is False and "Twilio" in status["reason"]
     refused = await user.request("POST", "/api/softphone/ticket")
     assert refused.status == 409 and (await refused.json())["error"]["code"] == "softphone_unavailable"
+    texts = await user.request("GET", "/api/softphone/texts?phone=%2B14155550123")
+    assert texts.status == 409 and (await texts.json())["error"]["code"] == "softphone_unavailable"
     try:
         await client.ws_connect("/api/softphone/ws?ticket=anything")
     except aiohttp.WSServerHandshakeError as error:
         assert error.status == 409
     else:
         raise AssertionError("the softphone websocket opened under Twilio")
+
+
+async def test_the_local_carriers_texts_show_the_verification_code_to_its_account_only(talk_server) -> None:
+    """No real phone receives the SMS with the local carrier: the page reads what it delivered."""
+    user = await sign_up(talk_server.client, name="Lee")
+    other = await sign_up(talk_server.client, name="Max")
+    phone = "+14155550188"
+    assert (await user.request("POST", "/api/phone/verify", json={"phone": phone})).status == 202
+    response = await user.request("GET", "/api/softphone/texts?phone=(415)%20555-0188")  # as a person types it
+    assert response.status == 200, await response.text()
+    texts = (await response.json())["texts"]
+    assert [text["body"] for text in texts] == [talk_server.carrier.messages(to=phone)[-1].body]
+    code = texts[0]["body"].split("code is ")[1][:6]
+    # Another account cannot read this number's codes; a malformed number is a 400.
+    refused = await other.request("GET", "/api/softphone/texts?phone=%2B14155550188")
+    assert refused.status == 404 and (await refused.json())["error"]["field"] == "phone"
+    assert (await user.request("GET", "/api/softphone/texts?phone=not-a-number")).status == 400
+    assert (await user.request("GET", "/api/softphone/texts")).status == 400
+    checked = await user.request("POST", "/api/phone/verify/check", json={"phone": phone, "code": code})
+    assert checked.status == 200, await checked.text()
+    still = await user.request("GET", "/api/softphone/texts?phone=%2B14155550188")  # my verified number
+    assert still.status == 200 and len((await still.json())["texts"]) == 1
