@@ -44,6 +44,16 @@ log = logging.getLogger("bench.soak")
 _ENDED = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
+_CLIENT_KEEPALIVE_S = 15.0  # aiohttp's client default: idle pooled connections close after it
+
+
+async def settle() -> None:
+    """Before each count: idle keep-alive connections (this side's API client, the carrier's webhook
+    client) are the clients' to close, after aiohttp's 15 s; counted before that they look like leaks."""
+    await asyncio.sleep(_CLIENT_KEEPALIVE_S + 1.0)
+    gc.collect()
+
+
 @dataclass
 class SoakResults:
     calls: int = 0  # placed
@@ -63,6 +73,8 @@ class SoakResults:
     tasks_after: int = 0
     sockets_before: int = 0
     sockets_after: int = 0
+    pool_before: int = 0  # the database pool's connections: it grows under load and keeps them (asyncpg)
+    pool_after: int = 0
     lag_p99_ms: float = 0.0
 
     @property
@@ -182,11 +194,11 @@ async def soak(args: argparse.Namespace, data_dir: Path, database_url: str | Non
                 await carrier.set_scenario(PHONE, caller_script(argparse.Namespace(**warm_up))[0], ring_s=0.2)
                 await _one_slot(api, argparse.Namespace(**warm_up), 0, 0.0, [])
                 await carrier.set_scenario(PHONE, script, ring_s=0.2)
-                await asyncio.sleep(2.0)
-                gc.collect()
+                await settle()
                 baseline_tasks = set(asyncio.all_tasks())
                 results.tasks_before = len(baseline_tasks)
                 results.sockets_before = open_sockets()
+                results.pool_before = app[POOL].get_size()
                 results.rss_before_kib = rss_kib()
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 started = time.monotonic()
@@ -206,13 +218,14 @@ async def soak(args: argparse.Namespace, data_dir: Path, database_url: str | Non
                 results.cpu_s = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
                 probe.finish()
                 await asyncio.sleep(2.0)  # the server side of the last hang-ups, status callbacks
+                await settle()
                 await app[RECORDER].flush()
-                gc.collect()
                 remaining = asyncio.all_tasks()
                 results.tasks_after = len(remaining)
                 for task in remaining - baseline_tasks if len(remaining) > len(baseline_tasks) else ():
                     log.warning("task left after the calls: %s %s", task.get_name(), task.get_coro())
                 results.sockets_after = open_sockets()
+                results.pool_after = app[POOL].get_size()
                 results.rss_after_kib = rss_kib()
                 results.peak_rss_kib = probe.peak_rss_kib
                 results.peak_live = probe.peak_live
@@ -243,7 +256,10 @@ def print_results(args: argparse.Namespace, results: SoakResults) -> None:
         f"(peak {results.peak_rss_kib // 1024}), growth {results.rss_growth_mib_per_call_hour:.1f} MiB per call-hour"
     )
     print(f"  asyncio tasks {results.tasks_before} -> {results.tasks_after} (baseline before the calls)")
-    print(f"  open sockets {results.sockets_before} -> {results.sockets_after}")
+    print(
+        f"  open sockets {results.sockets_before} -> {results.sockets_after} (of which the database pool's "
+        f"{results.pool_before} -> {results.pool_after})"
+    )
     print(f"  server CPU {results.cpu_s:.0f} s, event-loop lag p99 {results.lag_p99_ms:.1f} ms, load {os.getloadavg()}")
 
 
