@@ -45,6 +45,7 @@ _ENDED = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
 _CLIENT_KEEPALIVE_S = 15.0  # aiohttp's client default: idle pooled connections close after it
+_SERVER_KEEPALIVE_S = 10.0
 
 
 async def settle() -> None:
@@ -181,7 +182,8 @@ async def soak(args: argparse.Namespace, data_dir: Path, database_url: str | Non
     results = SoakResults()
     async with carrier_process(local) as (carrier, _cpu):
         app = create_app(settings, engines=engines)
-        runner = web.AppRunner(app, access_log=None)
+        # The server closes idle keep-alive connections before the count (production keeps aiohttp's 75 s).
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=_SERVER_KEEPALIVE_S)
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", port).start()
