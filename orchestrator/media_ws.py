@@ -8,7 +8,6 @@ closed with a policy code and a log line saying why.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from aiohttp import web
 
@@ -17,6 +16,7 @@ from db.recorder import CallFieldsRow
 from media.twilio_transport import MAX_MESSAGE_BYTES, HandshakeFailed, TwilioTransport
 from orchestrator.call_runner import run_call
 from orchestrator.errors import ApiError
+from orchestrator.ids import parse_uuid
 from orchestrator.keys import POOL, RECORDER, SETTINGS, TELEPHONY
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         started = await transport.handshake(settings.call.stream_start_timeout_s)
     except HandshakeFailed:
         return ws
-    call_id = _uuid(started.custom_parameters.get("call_id", ""))
+    call_id = parse_uuid(started.custom_parameters.get("call_id", ""))
     token = started.custom_parameters.get("token", "")
     if call_id is None or not token:
         await transport.refuse("missing call_id or token parameter")
@@ -60,10 +60,3 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
         if not ws.closed:
             await ws.close()
     return ws
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +22,7 @@ from orchestrator.api import ERROR_SCHEMA, ApiRequest, ApiRoutes
 from orchestrator.call_runner import run_call
 from orchestrator.calls import admit_call, refuse_while_draining
 from orchestrator.errors import ApiError
+from orchestrator.ids import parse_uuid
 from orchestrator.keys import POOL, SETTINGS
 from orchestrator.routes.calls import PLACE_BODY
 
@@ -86,7 +86,7 @@ async def talk_ws(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True, compress=False)
     if not ws.can_prepare(request).ok:  # checked first: a plain GET must not use up the ticket
         raise ApiError(400, "websocket_required", "this endpoint only accepts a websocket upgrade")
-    call_id = _uuid(request.query.get("call", ""))
+    call_id = parse_uuid(request.query.get("call", ""))
     ticket = request.query.get("ticket", "")
     if call_id is None or not ticket:
         raise ApiError(400, "invalid_query", "call (a call id) and ticket are required", field="ticket")
@@ -149,10 +149,3 @@ routes.route(
     auth=False,
     raw=True,
 )(talk_ws)
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
