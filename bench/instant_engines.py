@@ -82,6 +82,9 @@ class InstantLanguageModel:
             yield TextDelta(word + " ")
         yield Done("stop")
 
+    async def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> None:
+        pass  # nothing to warm
+
     async def aclose(self) -> None:
         pass
 

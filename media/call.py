@@ -39,7 +39,7 @@ from media.tts import TextToSpeech, TextToSpeechError, Voice
 from media.turns import SpeculativePause, SpeechResumed, SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
 from personas.llm import Done, LanguageModel, LanguageModelError, LlmEvent, Message, TextDelta, ToolCall, ToolSpec
-from personas.prompt import estimate_tokens, live_notes_from
+from personas.prompt import estimate_tokens, live_message, live_notes_from
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,6 @@ class CallPlan:
     time_limit_s: float
     end_silence_ms: float | None = None
     tools: Sequence[ToolSpec] = ()
-    # The system prompt with the call's live notes (time running out, an interruption) in it; None: the
-    # prompt never changes during the call.
-    with_live_notes: Callable[[Sequence[str]], str] | None = None
     # Messages the model reads between the system prompt and the call's own (a style example).
     example: Sequence[Message] = ()
 
@@ -335,7 +332,7 @@ class Call:
             and self._speculation is speculation
             and self._is_words(transcript)
         ):
-            messages = [*self._reply_messages(opening=False, consume=False), {"role": "user", "content": text}]
+            messages = self._reply_messages(opening=False, consume=False, unheard_yet=text)
             speculation.reply = EarlyReply(messages, self._complete(messages, opening=False))
             speculation.reply.start(self._tg)
         return transcript
@@ -479,6 +476,8 @@ class Call:
                     latency["first_mark_echoed"] = round((playback.first_played_at - timing.speech_end) * 1000, 1)
                 self._record("persona", text, heard, playback.cut, started_at, latency)
                 if heard:
+                    if opening:  # the pickup the greeting answered: the history alternates, as the model expects
+                        self.history.append({"role": "user", "content": self.plan.opening_instruction})
                     self.history.append({"role": "assistant", "content": heard})
             self._last_persona = time.monotonic()
         if outcome["end_call"] and not playback.cut:
@@ -502,6 +501,7 @@ class Call:
         splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS)
         said_anything = False
         produced: list[str] = []  # the model's output, to estimate its tokens if it never reports them
+        said: list[str] = []  # its sentences, as the history will hold them once heard
         reported = False
         try:
             first = True
@@ -520,6 +520,7 @@ class Call:
                     produced.append(event.text)
                     for sentence in splitter.push(event.text):
                         said_anything = True
+                        said.append(sentence)
                         sentences.put_nowait(sentence)
                 elif isinstance(event, ToolCall):
                     produced.append(f"{event.name}{event.arguments}")
@@ -536,7 +537,10 @@ class Call:
                     break
             for sentence in splitter.flush():
                 said_anything = True
+                said.append(sentence)
                 sentences.put_nowait(sentence)
+            if opening and said:
+                self._prefill_first_reply(" ".join(said))
             if not said_anything and not outcome["end_call"]:
                 log.warning("language model said nothing speakable")
                 sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
@@ -553,14 +557,36 @@ class Call:
             await stream.aclose()
             sentences.put_nowait(None)
 
-    def _reply_messages(self, opening: bool, *, consume: bool = True) -> list[Message]:
-        """What the model reads for the next reply; `consume=False` (a speculative reply) leaves the
-        once-told notes for the reply that is actually spoken."""
-        system: Message = {"role": "system", "content": self._system_prompt(consume)}
-        messages: list[Message] = [system, *self.plan.example, *self.history]
+    def _reply_messages(self, opening: bool, *, consume: bool = True, unheard_yet: str | None = None) -> list[Message]:
+        """What the model reads for the next reply: the unchanging prefix (`_conversation`), then the
+        call's live notes. A speculative reply passes the caller's words it guesses from (`unheard_yet`:
+        not in the history until the turn ends) and `consume=False`, which leaves the once-told notes
+        for the reply that is actually spoken."""
+        messages = self._conversation()
         if opening:
             messages.append({"role": "user", "content": self.plan.opening_instruction})
+        if unheard_yet is not None:
+            messages.append({"role": "user", "content": unheard_yet})
+        if note := self._live_note(consume):
+            messages.append(note)
         return messages
+
+    def _conversation(self) -> list[Message]:
+        """System prompt, style example and history: each reply's prompt extends the last one's, so a model
+        server with a prompt cache reads only what is new."""
+        return [{"role": "system", "content": self.plan.system_prompt}, *self.plan.example, *self.history]
+
+    def _prefill_first_reply(self, greeting: str) -> None:
+        """The first reply's prompt adds the tools and the greeting to the greeting's own: let the model
+        read it while the greeting plays rather than after the caller's first answer (~2 s on two cores)."""
+        if self._tg is None:
+            return
+        messages = [
+            *self._conversation(),
+            {"role": "user", "content": self.plan.opening_instruction},
+            {"role": "assistant", "content": greeting},
+        ]
+        self._tg.create_task(self.engines.llm.prefill(messages, self.plan.tools), name="prefill-first-reply")
 
     def _complete(self, messages: list[Message], opening: bool) -> AsyncIterator[LlmEvent]:
         return self.engines.llm.complete(
@@ -571,18 +597,15 @@ class Call:
             max_tokens=self.plan.max_tokens,
         )
 
-    def _system_prompt(self, consume: bool = True) -> str:
-        """The plan's prompt with what the call has noticed since the last reply: time running out (from
-        twice the warning time before the limit) and an interruption, which is told once."""
+    def _live_note(self, consume: bool = True) -> Message | None:
+        """What the call has noticed since the last reply: time running out (from twice the warning time
+        before the limit) and an interruption, which is told once."""
         heard = self._cut_reply_heard
         if consume:
             self._cut_reply_heard = None
-        if self.plan.with_live_notes is None:
-            return self.plan.system_prompt
         left = self.plan.time_limit_s - (time.monotonic() - self._started)
         near_end = left <= 2 * self.settings.time_warning_s
-        notes = live_notes_from(time_left_s=left if near_end else None, heard_of_cut_reply=heard)
-        return self.plan.with_live_notes(notes) if notes else self.plan.system_prompt
+        return live_message(live_notes_from(time_left_s=left if near_end else None, heard_of_cut_reply=heard))
 
     async def _use_tool(self, call: ToolCall, outcome: dict[str, Any]) -> str | None:
         if call.name == "end_call":

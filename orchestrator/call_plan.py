@@ -6,7 +6,6 @@ call, `db.calls.draft_context` for the designer), so what the designer shows is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,9 +17,7 @@ from personas.prompt import CompiledPrompt, compile_prompt
 from personas.tools import END_CALL, SCHEDULE_CALLBACK
 
 
-def call_prompt(
-    context: asyncpg.Record, memory_budget_tokens: int, live_notes: Sequence[str] = (), now: datetime | None = None
-) -> CompiledPrompt:
+def call_prompt(context: asyncpg.Record, memory_budget_tokens: int, now: datetime | None = None) -> CompiledPrompt:
     timezone = context["timezone"] or "UTC"
     return compile_prompt(
         persona_name=context["persona_name"],
@@ -33,7 +30,6 @@ def call_prompt(
         relationship=memory.relationship(context),
         facts=memory.prompt_facts(context),
         memory_budget_tokens=memory_budget_tokens,
-        live_notes=live_notes,
         summaries=memory.prompt_summaries(context),
     )
 
@@ -53,5 +49,4 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         end_silence_ms=context["end_of_turn_silence_ms"],
         # A call with a user can book the next one; an unknown caller has nobody to schedule for.
         tools=(END_CALL, SCHEDULE_CALLBACK) if context["user_id"] is not None else (END_CALL,),
-        with_live_notes=lambda notes: prompt.with_live_notes(notes).system,
     )

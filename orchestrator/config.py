@@ -196,6 +196,7 @@ class LocalLlmSection:
     context_tokens: int
     parallel_slots: int
     cache_ram_mib: int
+    warm_first_reply: bool
     start_timeout_s: float
     stop_timeout_s: float
 

@@ -9,6 +9,7 @@ Each engine loads off the event loop and is closed at shutdown.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -132,7 +133,7 @@ async def language_model(settings: Settings, stack: contextlib.AsyncExitStack) -
             )
         )
         await stack.enter_async_context(server)
-        request = server.client_settings(request)
+        request = dataclasses.replace(server.client_settings(request), prefill=local.warm_first_reply)
     llm = OpenAiLanguageModel(request)
     stack.push_async_callback(llm.aclose)
     return llm

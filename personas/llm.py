@@ -80,6 +80,11 @@ class LanguageModel(Protocol):
         max_tokens: int | None = None,
     ) -> AsyncIterator[LlmEvent]: ...
 
+    async def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> None:
+        """Have the provider read `messages` now, so a later reply that extends them starts from its
+        prompt cache. Best effort: never raises for the provider's failures."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -92,6 +97,8 @@ class OpenAiLlmSettings:
     `reuse_connections` False sends `Connection: close`: llama.cpp's server sometimes drops a kept-alive
     connection right after a streamed reply (seen here as "Server disconnected without sending a
     response" on the next turn); on loopback a fresh connection costs well under a millisecond.
+    `prefill` lets `prefill()` send its one-token request: for a server whose prompt cache we own (the
+    embedded llama.cpp); hosted providers cache prefixes by themselves and would bill the request.
     """
 
     base_url: str
@@ -102,6 +109,7 @@ class OpenAiLlmSettings:
     timeout_s: float
     max_retries: int
     reuse_connections: bool
+    prefill: bool = False
 
 
 @dataclass
@@ -194,6 +202,23 @@ class OpenAiLanguageModel:
         for index in sorted(partial):
             yield _assembled(partial[index], index)
         yield Done(finish_reason, usage)
+
+    async def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> None:
+        """A one-token request the caller never hears: the server reads the prompt into its cache."""
+        if not self._settings.prefill or self.backoff.refusal():
+            return
+        request: dict[str, Any] = {
+            "model": self._settings.model,
+            "messages": list(messages),
+            "temperature": 0.0,
+            "max_tokens": 1,
+        }
+        if tools:
+            request["tools"] = list(tools)
+        try:
+            await self._client.chat.completions.create(**request)
+        except openai.OpenAIError as error:  # the reply itself will meet (and report) the same failure
+            _log.info("prefill failed: %s", type(error).__name__)
 
 
 def _assembled(call: _PartialCall, index: int) -> ToolCall:

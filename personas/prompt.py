@@ -2,8 +2,11 @@
 
 Pure functions of their inputs (no database, no clock of their own), so the designer can show the exact
 compiled prompt and tests can pin its order. The layers, in order: who the persona is, its relationship
-with this user, why this call, what it remembers about the user, how to speak on the phone, and notes
-added while the call is live. Text that users typed or said (the call's reason, relationship notes,
+with this user, why this call, what it remembers about the user, and how to speak on the phone. Notes the
+call makes while it is live (`live_message`) are not a layer: they come after the conversation, so the
+system prompt, the tools and the conversation so far stay one unchanged prefix that a model server reads
+once and keeps in its prompt cache (a change in the system prompt made llama.cpp read it all again: ~2 s
+on two cores, on the turn right after a barge-in). Text that users typed or said (the call's reason, relationship notes,
 remembered facts) is fenced and labelled as theirs, so it informs the persona without being able to
 rewrite its rules: a fence cannot be closed from inside, because the fence markers are stripped from it.
 """
@@ -11,7 +14,7 @@ rewrite its rules: a fence cannot be closed from inside, because the fence marke
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 PHONE_GUIDELINES = (
@@ -50,11 +53,6 @@ class CompiledPrompt:
     @property
     def system(self) -> str:
         return "\n\n".join(layer.text for layer in self.layers if layer.text)
-
-    def with_live_notes(self, notes: Sequence[str]) -> CompiledPrompt:
-        """The same prompt with the live layer replaced: the call's notes change, nothing else does."""
-        layers = tuple(live_layer(notes) if layer.name == "live" else layer for layer in self.layers)
-        return replace(self, layers=layers)
 
 
 @dataclass(frozen=True)
@@ -216,9 +214,13 @@ def live_notes_from(*, time_left_s: float | None, heard_of_cut_reply: str | None
     return notes
 
 
-def live_layer(notes: Sequence[str]) -> PromptLayer:
+def live_message(notes: Sequence[str]) -> dict[str, str] | None:
+    """The call's notes as a system message for the end of the conversation, where a model weighs them most
+    (None without notes). Server text, so not fenced."""
     kept = [note.strip() for note in notes if note.strip()]
-    return PromptLayer("live", "Right now, during this call:\n" + "\n".join(f"- {n}" for n in kept) if kept else "")
+    if not kept:
+        return None
+    return {"role": "system", "content": "Right now, during this call:\n" + "\n".join(f"- {n}" for n in kept)}
 
 
 def compile_prompt(
@@ -233,15 +235,11 @@ def compile_prompt(
     relationship: Relationship = Relationship(),
     facts: Sequence[KnownFact] = (),
     memory_budget_tokens: int = 300,
-    live_notes: Sequence[str] = (),
     summaries: Sequence[CallSummary] = (),
 ) -> CompiledPrompt:
     """The layers, in order; the opening is what the other side says first ("Hello?" when they pick
     up), so even a small model answers as the persona instead of narrating the instruction.
-
-    `live_notes` are the call's own observations (time left, a recent interruption): server text, so
-    not fenced, and last, where a model weighs them most; a live call replaces them before each reply
-    (`with_live_notes`). `summaries` are earlier calls' summaries, sharing the memory budget with facts.
+    `summaries` are earlier calls' summaries, sharing the memory budget with facts.
     """
     who = user_name or "the caller"
     identity = PromptLayer("identity", core_prompt.strip())
@@ -261,7 +259,6 @@ def compile_prompt(
     recalled, known = memory_in_budget(facts, summaries, memory_budget_tokens)
     memory = PromptLayer("memory", _memory(who, known, recalled))
     guidelines = PromptLayer("guidelines", PHONE_GUIDELINES)
-    live = live_layer(live_notes)
     hello = f"Hi {user_name}" if user_name else "Hi there"
     fallback = f"{hello}, it's {persona_name}. How are you doing?"
-    return CompiledPrompt((identity, bond, why, memory, guidelines, live), "Hello?", fallback)
+    return CompiledPrompt((identity, bond, why, memory, guidelines), "Hello?", fallback)

@@ -75,6 +75,8 @@ class ScriptedLanguageModel:
     requests: list[list[Message]] = field(default_factory=list)
     usage: Usage | None = SCRIPTED_USAGE
     offered: list[list[str]] = field(default_factory=list)  # the tool names offered with each request
+    # each prefill: (how many replies had been asked for by then, its messages, its tool names)
+    prefills: list[tuple[int, list[Message], list[str]]] = field(default_factory=list)
 
     async def complete(
         self,
@@ -109,6 +111,9 @@ class ScriptedLanguageModel:
         if scanner is not None and (rest := scanner.finish().text):
             yield TextDelta(rest)
         yield Done("stop", self.usage)
+
+    async def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> None:
+        self.prefills.append((len(self.requests), list(messages), [tool["function"]["name"] for tool in tools]))
 
     async def aclose(self) -> None:
         pass

@@ -162,7 +162,8 @@ async def test_barge_in_cuts_the_reply_at_the_last_echoed_mark(make_phone_server
     assert second_request[1 : 1 + len(STYLE_EXAMPLE)] == list(STYLE_EXAMPLE)  # the style example, then the call
     second_request = second_request[1 + len(STYLE_EXAMPLE) :]
     assert [m["content"] for m in second_request if m["role"] == "assistant"] == [heard]
-    assert second_request[-1] == {"role": "user", "content": "Wait, call me back later."}
+    assert second_request[-2] == {"role": "user", "content": "Wait, call me back later."}
+    assert second_request[-1]["role"] == "system" and "interrupted you" in second_request[-1]["content"]
     last = persona_turns(call)[-1]
     assert last["text"] == "Sure, I will call you back." and not last["interrupted"]
 
@@ -279,6 +280,26 @@ async def test_persona_ends_the_call_after_the_farewell_played(make_phone_server
     assert stream.played_ms - goodbye[-1].played_ms < 60  # nothing queued after the farewell
     last = persona_turns(call)[-1]
     assert last["text"] == farewell and last["heard_text"] == farewell and not last["interrupted"]
+
+
+async def test_first_reply_prompt_is_read_while_the_greeting_plays(make_phone_server) -> None:
+    engines, _stt, _tts, llm = scripted_engines(
+        transcripts=["I have an interview tomorrow."], replies=[["Hi Jordan. It's Brad."], ["Good luck!"]]
+    )
+    server = await make_phone_server(engines=engines)
+    user = await server.verified_user("+14155550208")
+    call_id = await place_call(server, user, [Wait(2.5), PlayWav(SPEECH), Wait(2.0), HangUp()])
+    call, _report = await finish(server, user, call_id)
+
+    assert [turn["text"] for turn in persona_turns(call)] == ["Hi Jordan. It's Brad.", "Good luck!"]
+    # One prefill, asked after the greeting's request and before the reply's: the reply's prompt up to
+    # the caller's words, tools included.
+    [(after_requests, messages, tools)] = llm.prefills
+    assert after_requests == 1 and len(llm.requests) == 2
+    reply = llm.requests[1]
+    assert messages == reply[:-1] and reply[-1] == {"role": "user", "content": "I have an interview tomorrow."}
+    assert messages[-1] == {"role": "assistant", "content": "Hi Jordan. It's Brad."}
+    assert tools == llm.offered[1] == ["end_call", "schedule_callback"]
 
 
 async def test_dtmf_digits_are_stored_on_the_call(make_phone_server) -> None:
@@ -414,6 +435,7 @@ async def test_caller_who_goes_on_talking_is_answered_once_after_both_parts(make
     assert report.streams[0].clears == []
     assert len(llm.requests) == 2
     assert [(m["role"], m["content"]) for m in llm.requests[1][1 + len(STYLE_EXAMPLE) :]] == [
+        ("user", "Hello?"),  # the pickup the greeting answered
         ("assistant", "Hi."),
         ("user", "first part"),
         ("user", "second part"),

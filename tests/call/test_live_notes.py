@@ -19,9 +19,10 @@ from tests.scripted_engines import SCRIPTED_USAGE, scripted_engines
 LIVE = "Right now, during this call:"
 
 
-def system_of(request: list) -> str:
-    assert request[0]["role"] == "system"
-    return request[0]["content"]
+def notes_of(request: list) -> str:
+    """The live notes: a system message after the conversation ('' without one)."""
+    last = request[-1]
+    return last["content"] if last["role"] == "system" and last["content"].startswith(LIVE) else ""
 
 
 async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_phone_server) -> None:
@@ -42,13 +43,16 @@ async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_p
     cut = persona_turns(call)[0]
     assert cut["interrupted"] and cut["heard_text"] and cut["heard_text"] != cut["text"]
     assert len(llm.requests) == 3
-    opening, after_cut, later = (system_of(request) for request in llm.requests)
-    assert LIVE not in opening and LIVE not in later  # told once, on the reply right after the interruption
-    notes = after_cut[after_cut.index(LIVE) :]
-    assert after_cut.endswith(notes)  # the live layer is the last
+    opening, after_cut, later = llm.requests
+    assert notes_of(opening) == notes_of(later) == ""  # told once, on the reply right after the interruption
+    notes = notes_of(after_cut)
+    assert after_cut[-2] == {"role": "user", "content": "Wait, call me back later."}  # last, after the caller
     assert "interrupted you" in notes and f'"{cut["heard_text"]}"' in notes
     assert "Never said" not in notes
-    assert opening == later  # nothing else of the prompt changes during the call
+    # The system prompt never changes and each prompt extends the one before (notes aside): a model
+    # server's prompt cache covers all but the new turn.
+    assert opening[0] == after_cut[0] == later[0] and LIVE not in opening[0]["content"]
+    assert later[: len(after_cut) - 1] == after_cut[:-1]
 
     # The cut reply never reported usage: what it read (the opening request) and wrote (the greeting) are
     # estimated; the two replies that finished report their own.
@@ -71,6 +75,6 @@ async def test_time_running_out_is_noted(make_phone_server) -> None:
 
     assert len(llm.requests) == 2
     for request in llm.requests:
-        notes = system_of(request)[system_of(request).index(LIVE) :]
+        notes = notes_of(request)
         assert "less than a minute left" in notes and "wrapping up" in notes
     assert persona_turns(call)[-1]["text"] == server.settings.call.time_goodbye_line

@@ -73,6 +73,9 @@ class AnswerByLastWords:
         request.finished = True
         yield Done("stop", USAGE)
 
+    async def prefill(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> None:
+        pass  # not what these tests are about
+
     async def aclose(self) -> None:
         pass
 

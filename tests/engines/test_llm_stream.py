@@ -142,6 +142,34 @@ async def test_http_errors_and_cut_streams_become_language_model_errors(
             await _events(model)
 
 
+async def test_prefill_is_one_unheard_token_and_only_where_enabled(scripted: Callable[[Script], Any]) -> None:
+    async def completion(request: web.Request, body: dict[str, Any]) -> web.Response:
+        if len(received) > 1:
+            return web.json_response({"error": {"message": "overloaded"}}, status=503)
+        message = {"role": "assistant", "content": "Ok"}
+        choice = {"index": 0, "message": message, "finish_reason": "length"}
+        usage = {"prompt_tokens": 40, "completion_tokens": 1, "total_tokens": 41}
+        return web.json_response(
+            {"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice], "usage": usage}
+        )
+
+    model, received = await scripted(completion)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Hi Jordan!"}]
+    await model.prefill(messages, TOOLS)
+    assert received == [], "off by default: a hosted provider would bill it"
+
+    enabled = OpenAiLanguageModel(replace(model._settings, prefill=True))
+    try:
+        await enabled.prefill(messages, TOOLS)
+        [body] = received
+        assert body["messages"] == messages and body["tools"] == TOOLS
+        assert body["max_tokens"] == 1 and not body.get("stream")
+        await enabled.prefill(messages, TOOLS)  # the provider failing is not the call's problem
+        assert len(received) == 2
+    finally:
+        await enabled.aclose()
+
+
 @pytest.mark.parametrize(
     ("pieces", "text", "calls"),
     [

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -87,9 +89,37 @@ async def test_chooses_a_tool_and_never_speaks_its_json(local_model: OpenAiLangu
     assert isinstance(events[-1], Done)
 
 
-async def test_unreachable_endpoint_is_one_error_type() -> None:
-    from dataclasses import replace
+async def _cached_share_of_first_reply(model: OpenAiLanguageModel) -> float:
+    """Greeting heard, then prefill (a no-op unless enabled), then the first answer: the share of the
+    answer's prompt the server found in its cache. A fresh system line each time: nothing from before."""
+    system = f"{SYSTEM} Call {uuid.uuid4()}."
+    opening: list[Message] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "Hello?"},
+        {"role": "assistant", "content": "Hi Jordan, it's Sarah! How did the interview go?"},
+    ]
+    await model.prefill(opening, TOOLS)
+    answer = [*opening, {"role": "user", "content": "It went really well, I think they liked me."}]
+    async with aclosing(model.complete(answer, TOOLS, max_tokens=8)) as events:
+        done = [event async for event in events][-1]
+    assert isinstance(done, Done) and done.usage is not None and done.usage.cached_prompt_tokens is not None
+    return done.usage.cached_prompt_tokens / done.usage.prompt_tokens
 
+
+async def test_prefill_puts_the_next_prompt_in_the_cache(local_llm_server: LocalLlmServer) -> None:
+    for prefill in (False, True):
+        model = OpenAiLanguageModel(replace(local_llm_server.client_settings(LOCAL_REQUESTS), prefill=prefill))
+        try:
+            share = await _cached_share_of_first_reply(model)
+        finally:
+            await model.aclose()
+        if prefill:
+            assert share > 0.9, "all but the caller's new line should come from the cache"
+        else:
+            assert share < 0.5, "without the prefill the tools and the greeting are read after the answer"
+
+
+async def test_unreachable_endpoint_is_one_error_type() -> None:
     settings = replace(LOCAL_REQUESTS, base_url="http://127.0.0.1:9/v1", api_key="x", model="m", timeout_s=2)
     model = OpenAiLanguageModel(settings)
     try:

@@ -105,7 +105,6 @@ async def test_designer_prompt_shows_relationship_memory_and_fenced_context(serv
         "why",
         "memory",
         "guidelines",
-        "live",
     ]
     layers = {layer["name"]: layer["text"] for layer in prompt["layers"]}
     assert "first call with Jordan" in layers["relationship"] and "hype person" in layers["relationship"]

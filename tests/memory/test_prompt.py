@@ -11,6 +11,7 @@ from personas.prompt import (
     compile_prompt,
     estimate_tokens,
     facts_in_budget,
+    live_message,
     live_notes_from,
     memory_in_budget,
 )
@@ -39,7 +40,6 @@ def test_layers_in_order_and_opening_kept() -> None:
     compiled = prompt(
         relationship=Relationship(3, NOW - timedelta(days=21), "We are old friends."),
         facts=[fact(1, "Jordan runs every morning.")],
-        live_notes=["About one minute left."],
     )
     assert [layer.name for layer in compiled.layers] == [
         "identity",
@@ -47,7 +47,6 @@ def test_layers_in_order_and_opening_kept() -> None:
         "why",
         "memory",
         "guidelines",
-        "live",
     ]
     system = compiled.system
     order = [
@@ -56,7 +55,6 @@ def test_layers_in_order_and_opening_kept() -> None:
         "morning goals",
         "runs every morning",
         "live phone call",
-        "minute left",
     ]
     positions = [system.index(text) for text in order]
     assert positions == sorted(positions)
@@ -105,10 +103,9 @@ def test_user_text_stays_fenced_as_information() -> None:
     assert compiled.system.rindex("Stay in character") > compiled.system.rindex(">>>")
 
 
-def test_inbound_greeting_and_live_notes_last() -> None:
-    compiled = prompt(direction="inbound", live_notes=["", "The caller just interrupted you twice."])
-    assert "phoned you" in compiled.system
-    assert compiled.layers[-1].text.endswith("- The caller just interrupted you twice.")
+def test_inbound_greeting() -> None:
+    compiled = prompt(direction="inbound")
+    assert "phoned you" in compiled.system and "greet Jordan by name, warmly" in compiled.system
 
 
 def summary(days_ago: int, text: str) -> CallSummary:
@@ -161,9 +158,9 @@ def test_live_notes_from_what_the_call_noticed() -> None:
     assert len(live_notes_from(time_left_s=10.0, heard_of_cut_reply="Hi.")) == 2
 
 
-def test_live_notes_replace_only_the_live_layer() -> None:
-    compiled = prompt(facts=[fact(1, "Jordan runs every morning.")], live_notes=["Old note."])
-    updated = compiled.with_live_notes(["About one minute left.", " "])
-    assert updated.layers[:-1] == compiled.layers[:-1]
-    assert updated.layers[-1].text == "Right now, during this call:\n- About one minute left."
-    assert compiled.with_live_notes([]).system == prompt(facts=[fact(1, "Jordan runs every morning.")]).system
+def test_live_notes_are_one_system_message_and_leave_the_prompt_alone() -> None:
+    assert live_message([]) is None and live_message(["", " "]) is None
+    assert live_message(["About one minute left.", " ", "The caller just interrupted you."]) == {
+        "role": "system",
+        "content": "Right now, during this call:\n- About one minute left.\n- The caller just interrupted you.",
+    }
