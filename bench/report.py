@@ -118,6 +118,10 @@ def print_results(r: Results) -> None:
         "  ('stopped speaking' = the turn detector's end of voiced audio; the turn is declared "
         f"{r.end_of_turn_ms:.0f} ms of VAD time later)"
     )
+    if n == 1:  # one call: each turn, to see which reply was slow and why (a long first sentence, say)
+        for turn in persona_turns:
+            stamps = " ".join(f"{turn['latency_ms'].get(stage, float('nan')):6.0f}" for stage in STAGES)
+            print(f"  turn {stamps}  {turn['text'][:70]!r}")
 
     print(
         "\n-- voice-to-voice at the caller's ear (carrier recordings: last audible caller sample -> "

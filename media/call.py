@@ -33,6 +33,7 @@ from media.pacer import Pacer, PacerSettings
 from media.playback import Playback, PlaybackClock
 from media.resample import StreamResampler
 from media.sentences import SentenceSplitter
+from media.silence import LeadingSilenceTrimmer
 from media.stt import SpeechToText, SpeechToTextError, Transcript
 from media.transport import AudioIn, DigitPressed, MarkEchoed, TextIn, Transport, TransportClosed
 from media.tts import TextToSpeech, TextToSpeechError, Voice
@@ -45,7 +46,9 @@ log = logging.getLogger(__name__)
 
 FRAME_MS = 20
 _MARK_GRACE_S = 3.0  # beyond the audio still queued, how long to wait for the last mark's echo
-_FIRST_CLAUSE_CHARS = 24  # "Oh no, that sounds hard," is worth saying while the model writes on
+# The first words of a reply up to a comma are said while the model writes on: "Sure," or "Oh no," at once
+# (a reply's first sentence is what the caller waits for: ~30 ms a token, then the voice's time for all of it).
+_FIRST_CLAUSE_CHARS = 2
 _GOODBYE = re.compile(
     r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go|have to go|see you|that'?s all)\b", re.I
 )
@@ -558,17 +561,25 @@ class Call:
             sentences.put_nowait(None)
 
     def _reply_messages(self, opening: bool, *, consume: bool = True, unheard_yet: str | None = None) -> list[Message]:
-        """What the model reads for the next reply: the unchanging prefix (`_conversation`), then the
-        call's live notes. A speculative reply passes the caller's words it guesses from (`unheard_yet`:
-        not in the history until the turn ends) and `consume=False`, which leaves the once-told notes
-        for the reply that is actually spoken."""
+        """What the model reads for the next reply: the unchanging prefix (`_conversation`), the call's
+        live notes, then the caller's words since the persona last spoke. A speculative reply passes the
+        words it guesses from (`unheard_yet`: not in the history until the turn ends) and `consume=False`,
+        which leaves the once-told notes for the reply that is actually spoken."""
         messages = self._conversation()
+        # What the caller said since the persona last spoke goes after the notes: the last thing the model
+        # reads is what it answers (with the notes last, the 0.5B read them out to the caller).
+        since = len(messages)
+        while messages[since - 1]["role"] == "user":
+            since -= 1
+        caller = messages[since:]
+        del messages[since:]
+        if note := self._live_note(consume):
+            messages.append(note)
+        messages.extend(caller)
         if opening:
             messages.append({"role": "user", "content": self.plan.opening_instruction})
         if unheard_yet is not None:
             messages.append({"role": "user", "content": unheard_yet})
-        if note := self._live_note(consume):
-            messages.append(note)
         return messages
 
     def _conversation(self) -> list[Message]:
@@ -630,12 +641,15 @@ class Call:
             spoken.append(sentence)
             produced = False
             self._count(tts_chars=len(sentence))
+            trimmer = LeadingSilenceTrimmer(tts.sample_rate)
             try:
                 async with asyncio.timeout(self.settings.tts_timeout_s):
                     async for chunk in tts.synthesize(sentence, self.plan.voice):
+                        if not (audio := trimmer.push(chunk)):
+                            continue
                         timing.stamp("tts_first_audio")
                         produced = True
-                        self._queue_audio(framer.push(resampler.process(chunk)), timing)
+                        self._queue_audio(framer.push(resampler.process(audio)), timing)
             except (TimeoutError, TextToSpeechError) as exc:
                 log.warning("text-to-speech failed: %s", type(exc).__name__)
                 if not produced:

@@ -3,12 +3,13 @@
 Pure functions of their inputs (no database, no clock of their own), so the designer can show the exact
 compiled prompt and tests can pin its order. The layers, in order: who the persona is, its relationship
 with this user, why this call, what it remembers about the user, and how to speak on the phone. Notes the
-call makes while it is live (`live_message`) are not a layer: they come after the conversation, so the
-system prompt, the tools and the conversation so far stay one unchanged prefix that a model server reads
-once and keeps in its prompt cache (a change in the system prompt made llama.cpp read it all again: ~2 s
-on two cores, on the turn right after a barge-in). Text that users typed or said (the call's reason, relationship notes,
-remembered facts) is fenced and labelled as theirs, so it informs the persona without being able to
-rewrite its rules: a fence cannot be closed from inside, because the fence markers are stripped from it.
+call makes while it is live (`live_message`) are not a layer: they go into the conversation, just before the
+caller's newest words, so the system prompt, the tools and the conversation so far stay one unchanged
+prefix that a model server reads once and keeps in its prompt cache (a change in the system prompt made
+llama.cpp read it all again: ~2 s on two cores, on the turn right after a barge-in). Text that users typed
+or said (the call's reason, relationship notes, remembered facts) is fenced and labelled as theirs, so it
+informs the persona without being able to rewrite its rules: a fence cannot be closed from inside, because
+the fence markers are stripped from it.
 """
 
 from __future__ import annotations
@@ -215,8 +216,7 @@ def live_notes_from(*, time_left_s: float | None, heard_of_cut_reply: str | None
 
 
 def live_message(notes: Sequence[str]) -> dict[str, str] | None:
-    """The call's notes as a system message for the end of the conversation, where a model weighs them most
-    (None without notes). Server text, so not fenced."""
+    """The call's notes as one system message (None without notes). Server text, so not fenced."""
     kept = [note.strip() for note in notes if note.strip()]
     if not kept:
         return None

@@ -162,8 +162,8 @@ async def test_barge_in_cuts_the_reply_at_the_last_echoed_mark(make_phone_server
     assert second_request[1 : 1 + len(STYLE_EXAMPLE)] == list(STYLE_EXAMPLE)  # the style example, then the call
     second_request = second_request[1 + len(STYLE_EXAMPLE) :]
     assert [m["content"] for m in second_request if m["role"] == "assistant"] == [heard]
-    assert second_request[-2] == {"role": "user", "content": "Wait, call me back later."}
-    assert second_request[-1]["role"] == "system" and "interrupted you" in second_request[-1]["content"]
+    assert second_request[-2]["role"] == "system" and "interrupted you" in second_request[-2]["content"]
+    assert second_request[-1] == {"role": "user", "content": "Wait, call me back later."}
     last = persona_turns(call)[-1]
     assert last["text"] == "Sure, I will call you back." and not last["interrupted"]
 
@@ -276,7 +276,7 @@ async def test_persona_ends_the_call_after_the_farewell_played(make_phone_server
     assert call["status"] == "completed"
     goodbye = marks_of(report, 2)
     # The phone echoes a mark only while the stream is open, once the audio before it has played.
-    assert [mark.flushed for mark in goodbye] == [False, False]
+    assert len(goodbye) >= 2 and not any(mark.flushed for mark in goodbye)  # "Okay," "bye Jordan." "Talk soon!"
     assert stream.played_ms - goodbye[-1].played_ms < 60  # nothing queued after the farewell
     last = persona_turns(call)[-1]
     assert last["text"] == farewell and last["heard_text"] == farewell and not last["interrupted"]

@@ -20,9 +20,10 @@ LIVE = "Right now, during this call:"
 
 
 def notes_of(request: list) -> str:
-    """The live notes: a system message after the conversation ('' without one)."""
-    last = request[-1]
-    return last["content"] if last["role"] == "system" and last["content"].startswith(LIVE) else ""
+    """The live notes: a system message after the system prompt ('' without one)."""
+    notes = [message["content"] for message in request[1:] if message["role"] == "system"]
+    assert len(notes) <= 1 and all(note.startswith(LIVE) for note in notes)
+    return notes[0] if notes else ""
 
 
 async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_phone_server) -> None:
@@ -46,13 +47,16 @@ async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_p
     opening, after_cut, later = llm.requests
     assert notes_of(opening) == notes_of(later) == ""  # told once, on the reply right after the interruption
     notes = notes_of(after_cut)
-    assert after_cut[-2] == {"role": "user", "content": "Wait, call me back later."}  # last, after the caller
+    # Just before the caller's words, which come last: the model answers them instead of reading the notes out.
+    assert after_cut[-2]["content"] == notes
+    assert after_cut[-1] == {"role": "user", "content": "Wait, call me back later."}
     assert "interrupted you" in notes and f'"{cut["heard_text"]}"' in notes
     assert "Never said" not in notes
     # The system prompt never changes and each prompt extends the one before (notes aside): a model
     # server's prompt cache covers all but the new turn.
     assert opening[0] == after_cut[0] == later[0] and LIVE not in opening[0]["content"]
-    assert later[: len(after_cut) - 1] == after_cut[:-1]
+    without_notes = [message for message in after_cut if message["content"] != notes]
+    assert later[: len(without_notes)] == without_notes
 
     # The cut reply never reported usage: what it read (the opening request) and wrote (the greeting) are
     # estimated; the two replies that finished report their own.

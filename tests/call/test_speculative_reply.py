@@ -96,7 +96,7 @@ async def test_reply_started_at_the_pause_is_used_when_the_turn_ends_there(make_
     answers = [request for request in llm.requests if request.said == SHORT]
     assert len(answers) == 1 and answers[0].finished
     assert answers[0].at < datetime.fromisoformat(caller[0]["started_at"])
-    assert tts.spoken == ["Hi.", "Sure, I will call you back."]
+    assert tts.spoken == ["Hi.", "Sure,", "I will call you back."]  # the first words up to a comma go at once
     # Its tokens are counted once (greeting + answer).
     assert call["usage"]["llm_tokens_out"] == 2 * USAGE.completion_tokens
 
@@ -106,7 +106,7 @@ async def test_reply_started_at_a_pause_is_dropped_unheard_when_the_caller_goes_
     tts = ScriptedTextToSpeech()
     server = await make_phone_server(engines=Engines(WordsByLength(), tts, llm))
     user = await server.verified_user("+14155550232")
-    # 300 ms of silence reads as ~200 ms of VAD silence: past the speculative pause (150), short of the
+    # 300 ms of silence reads as ~200 ms of VAD silence: past the speculative pause (100), short of the
     # end of the turn (350). The caller goes on while the guessed reply is still thinking.
     script = [Wait(0.6), PlayWav(SPEECH), Wait(0.3), PlayWav(SPEECH), Wait(3.0), HangUp()]
     call, report = await finish(server, user, await place_call(server, user, script))
@@ -120,7 +120,7 @@ async def test_reply_started_at_a_pause_is_dropped_unheard_when_the_caller_goes_
         ("persona", "Twice, got it."),
     ]
     assert "This guess is never heard." not in tts.spoken
-    assert tts.spoken == ["Hi.", "Twice, got it."]
+    assert tts.spoken == ["Hi.", "Twice,", "got it."]
     assert report.streams[0].clears == []  # nothing of the guess ever went out
     # The cancelled guesses produced nothing: only the greeting and the answer are counted.
     assert call["usage"]["llm_tokens_out"] == 2 * USAGE.completion_tokens
