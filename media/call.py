@@ -148,6 +148,20 @@ class Engines:
     llm: LanguageModel
 
 
+@dataclass(frozen=True)
+class Handover:
+    """A call another engine held until now (a speech-to-speech session that was lost), carried on by a
+    pipeline `Call`: what was said so far, the record and reply counters to go on from (so records stay in
+    order and late mark echoes of the old replies match none of the new), and the line to say first."""
+
+    history: Sequence[Message]
+    next_seq: int
+    replies_so_far: int
+    first_line: str
+    elapsed_s: float  # of the call so far: the time limit counts from its start
+    usage: CallUsage  # so far: the call's totals go on from it
+
+
 @dataclass
 class _Frame:
     pcm: bytes
@@ -195,9 +209,11 @@ class Call:
         plan: CallPlan,
         call_log: CallLog,
         tool_handler: ToolHandler | None = None,
+        handover: Handover | None = None,
     ) -> None:
         self.transport = transport
         self.engines = engines
+        self.handover = handover
         self.settings = settings
         self.plan = plan
         self.call_log = call_log
@@ -231,6 +247,11 @@ class Call:
         self._audio_since_clear = False
         self._speculation: _Speculation | None = None
         self._cut_reply_heard: str | None = None  # what the caller heard of a reply they cut, until the next
+        if handover is not None:
+            self.history = list(handover.history)
+            self.usage = replace(handover.usage)
+            self._seq, self._reply_count = handover.next_seq, handover.replies_so_far
+            self._started -= handover.elapsed_s
 
     async def run(self) -> None:
         """Hold the conversation until either side hangs up; returns with every task finished."""
@@ -240,7 +261,10 @@ class Call:
                 tg.create_task(self.pacer.run(), name="pacer")
                 tg.create_task(self._hear(), name="hear")
                 tg.create_task(self._watch(), name="watch")
-                self._start_reply(opening=True)
+                if self.handover is None:
+                    self._start_reply(opening=True)
+                else:
+                    self._start_reply(script=self.handover.first_line)
                 await self._listen()
                 raise _CallOver
         except* _CallOver:

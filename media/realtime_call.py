@@ -17,6 +17,9 @@ much of each reply the caller heard.
                the model says it
     limits     at the call's time limit, or after silence (a "still there?" first), the model is asked to
                say the fixed line, then the call ends
+    lost       if the session fails (the connection drops, the server errs out), `run()` returns with
+               `session_lost` set and the line still open: `handover()` gives what a pipeline `Call` needs
+               to carry the call on (orchestrator/call_runner.py does), so the caller is not cut off
 
 Every task lives in one TaskGroup, as in `Call`: when either side hangs up, all of it ends.
 """
@@ -30,7 +33,17 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from media.call import FRAME_MS, CallLog, CallPlan, CallSettings, CallUsage, ToolHandler, Utterance, said_goodbye
+from media.call import (
+    FRAME_MS,
+    CallLog,
+    CallPlan,
+    CallSettings,
+    CallUsage,
+    Handover,
+    ToolHandler,
+    Utterance,
+    said_goodbye,
+)
 from media.codec import ULAW_SILENCE, pcm16_to_ulaw, ulaw_to_pcm16
 from media.framing import Framer
 from media.pacer import Pacer
@@ -48,7 +61,7 @@ from media.realtime_openai import (
     TranscriptDelta,
 )
 from media.transport import AudioIn, DigitPressed, MarkEchoed, Transport, TransportClosed
-from personas.llm import ToolCall
+from personas.llm import Message, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +143,8 @@ class RealtimeCall:
         self._last_caller_text = ""
         self._hang_up_after_reply = False
         self._tg: asyncio.TaskGroup | None = None
+        self.history: list[Message] = []  # the conversation as recorded: what a handover carries on
+        self.session_lost = False
 
     async def run(self) -> None:
         """Hold the conversation until either side hangs up (or the model's connection is lost)."""
@@ -146,11 +161,25 @@ class RealtimeCall:
             pass
         except* RealtimeError as group:
             log.warning("realtime session failed: %s", group.exceptions[0])
-            await self.transport.close()
+            self.session_lost = not self._hang_up_after_reply  # a goodbye under way: just end the call
+            if not self.session_lost:
+                await self.transport.close()
         finally:
             self._tg = None
-            if self._reply is not None:
-                self._finish_reply(self._reply, cut=True)
+            for reply in (self._reply, self._tail):  # cut off: recorded with what had been heard
+                if reply is not None:
+                    self._finish_reply(reply, cut=True)
+
+    def handover(self, first_line: str) -> Handover:
+        """What a pipeline `Call` needs to carry this call on once the session is lost."""
+        return Handover(
+            history=list(self.history),
+            next_seq=self._seq,
+            replies_so_far=self._replies,
+            first_line=first_line,
+            elapsed_s=time.monotonic() - self._started,
+            usage=replace(self.usage),
+        )
 
     async def hang_up(self, line: str) -> None:
         """End the call politely from outside (server shutdown): the model says `line`, then we close;
@@ -369,6 +398,10 @@ class RealtimeCall:
             Utterance(self._seq, role, text, heard, interrupted, started_at, datetime.now(UTC), latency)
         )
         self._seq += 1
+        if role == "caller":
+            self.history.append({"role": "user", "content": text})
+        elif heard:
+            self.history.append({"role": "assistant", "content": heard})
 
 
 def _say_exactly(line: str) -> str:

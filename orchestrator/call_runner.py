@@ -56,6 +56,17 @@ async def run_call(
     try:
         log.info("call %s: %s started", call_id, kind)
         await call.run()
+        if isinstance(call, RealtimeCall) and call.session_lost:
+            # The speech-to-speech model is gone mid-call: the pipeline engines carry the call on (an
+            # apology first), with the same records, tools and time limit, rather than hanging up on the caller.
+            log.warning("call %s: realtime session lost; the call goes on with the pipeline engines", call_id)
+            handover = call.handover(app[CALL_SETTINGS].lines.fallback)
+            live.discard(call)
+            call = Call(
+                transport, app[ENGINES], app[CALL_SETTINGS], plan, records, tool_handler=tools, handover=handover
+            )
+            live.add(call)
+            await call.run()
     finally:
         live.discard(call)
         log.info(

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from orchestrator.carrier import HangUp, PlayWav, Scenario, Wait
 from tests.openai.fake_openai import API_KEY, FakeOpenAi
+from tests.scripted_engines import scripted_engines
 from tests.telephony.test_outbound_call import wait_for_call_end
 
 FIXTURES = Path(__file__).resolve().parent.parent / "media" / "fixtures"
@@ -115,6 +116,71 @@ async def test_a_call_on_the_realtime_engine(make_phone_server) -> None:
     assert {tool["name"] for tool in session["tools"]} >= {"end_call"} and "function" not in session["tools"][0]
     assert appended_bytes(fake) >= 8 * 3000  # the caller's stream, mu-law, from the answer to the hang-up
     assert fake.problems == []
+
+
+async def test_a_lost_realtime_session_hands_the_call_to_the_pipeline(make_phone_server) -> None:
+    """The Realtime connection drops after the greeting: the caller is not hung up on. The pipeline engines
+    (scripted here) say the fallback line at once, then hear and answer the caller, knowing the greeting;
+    the records go on in order."""
+    fake = FakeOpenAi(echo_audio=False)
+    fake_server = TestServer(fake.app(), host="127.0.0.1")
+    await fake_server.start_server()
+    fake.base_url = str(fake_server.make_url("/v1"))
+    greeting = "Hi, it's Sarah. How are you?"
+    engines, _stt, tts, llm = scripted_engines(transcripts=["Hello? Are you there?"], replies=[["Yes, still here!"]])
+    try:
+
+        def realtime(settings):
+            openai = replace(settings.openai, base_url=fake.base_url, api_key=type(settings.auth.jwt_secret)(API_KEY))
+            return replace(settings, engines=replace(settings.engines, mode="realtime"), openai=openai)
+
+        server = await make_phone_server(engines=engines, tune=realtime)
+        user = await server.verified_user("+14155550163")
+        # The caller speaks once the fallback line (4 s of scripted speech) has played.
+        script = (Wait(7.0), PlayWav(FIXTURES / "call_me_back.wav"), Wait(3.0), HangUp())
+        server.carrier.set_scenario("+14155550163", Scenario(ring_s=0.1, script=script))
+        response = await user.request("POST", "/api/calls", json={"persona_id": "sarah"})
+        assert response.status == 202
+        async with asyncio.timeout(10):
+            while True:
+                if any(e["type"] == "response.create" for e in fake.realtime_received):
+                    break
+                await asyncio.sleep(0.02)
+        await fake.push({"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": greeting})
+        audio = base64.b64encode(bytes([0x10, 0x90] * 400)).decode()  # 100 ms of a loud mu-law square wave
+        for _ in range(5):
+            await fake.push(
+                {"type": "response.output_audio.delta", "response_id": "r1", "item_id": "a1", "delta": audio}
+            )
+        await fake.push({"type": "response.done", "response": {"id": "r1", "status": "completed"}})
+        async with asyncio.timeout(10):  # the greeting has played (the caller's stream has run past it)
+            while True:
+                if appended_bytes(fake) >= 8 * 1500:
+                    break
+                await asyncio.sleep(0.02)
+        await fake.drop_realtime()
+        call = await wait_for_call_end(server, user, (await response.json())["id"])
+    finally:
+        fake.released.set()
+        await fake_server.close()
+
+    fallback = server.settings.call.fallback_line
+    turns = [(turn["role"], turn["text"], turn["heard_text"]) for turn in call["transcript"]]
+    assert turns == [
+        ("persona", greeting, greeting),
+        ("persona", fallback, fallback),  # said by the pipeline's voice, right after the loss, and heard
+        ("caller", "Hello? Are you there?", None),
+        ("persona", "Yes, still here!", "Yes, still here!"),
+    ]
+    assert call["status"] == "completed" and call["ended_at"] is not None
+    # The pipeline's model read the call so far: the greeting, its own apology, then the caller's words.
+    [request] = llm.requests
+    assert request[-3:] == [
+        {"role": "assistant", "content": greeting},
+        {"role": "assistant", "content": fallback},
+        {"role": "user", "content": "Hello? Are you there?"},
+    ]
+    assert " ".join(tts.spoken).startswith(fallback)  # in the pipeline's own voice
 
 
 def appended_bytes(fake: FakeOpenAi) -> int:
