@@ -22,6 +22,7 @@ from tests.telephony.test_outbound_call import wait_for_call_end
 CALLER_LINES = [
     "Hi Sarah, I have a job interview tomorrow morning and I am really nervous.",
     "It is for a nursing job at the city hospital.",
+    "I think my weak spot is talking about my last job.",
 ]
 CALLER_VOICE = {"piper": {"length_scale": 1.0, "pitch_semitones": 0.0}}
 
@@ -45,17 +46,20 @@ async def _speak_lines(tts, folder: Path) -> list[Path]:
 async def test_spoken_call_with_embedded_engines(make_phone_server, tmp_path: Path) -> None:
     server = await make_phone_server(
         engines="configured",
-        # A loaded machine may be slow to the first token: give the model room before the fallback line;
-        # and no memory extraction competing for the one llama.cpp slot during the call.
+        # A loaded machine may be slow to the first token: give the model room before the fallback line; no
+        # "are you still there?" between the caller's lines (it would be part of what the model reads); and no
+        # memory extraction competing for the one llama.cpp slot during the call.
         tune=lambda s: replace(
-            s, call=replace(s.call, first_token_timeout_s=15.0), memory=replace(s.memory, run_worker=False)
+            s,
+            call=replace(s.call, first_token_timeout_s=15.0, idle_prompt_s=30.0),
+            memory=replace(s.memory, run_worker=False),
         ),
     )
     lines = await _speak_lines(server.engines.tts, tmp_path)
     user = await server.verified_user("+14155550141")
     # Generous pauses: each reply must be generated and played before the caller's next line, also on a
     # loaded machine (the assertions are about content, not speed; bench/calls.py measures speed).
-    script = (Wait(12.0), PlayWav(lines[0]), Wait(20.0), PlayWav(lines[1]), Wait(20.0), HangUp())
+    script = (Wait(12.0), *[step for line in lines for step in (PlayWav(line), Wait(16.0))], HangUp())
     server.carrier.set_scenario("+14155550141", Scenario(ring_s=0.2, script=script))
     response = await user.request("POST", "/api/calls", json={"persona_id": "sarah", "context": "pep talk"})
     assert response.status == 202
