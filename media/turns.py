@@ -20,7 +20,7 @@ All durations are VAD time. Both engines keep calling speech for ~70-130 ms afte
 (silero's recurrent state, webrtcvad's hangover), measured on espeak-ng speech at 8 kHz: a 150 ms burst
 makes a voiced run of up to ~290 ms, and a silence reads ~100 ms shorter than it was. So the proposed
 defaults are min_speech_ms 300 (rejects 150 ms bursts, keeps a 264 ms "yeah"), barge_in_min_speech_ms
-400, speculative_silence_ms 150 and end_silence_ms 350 (turns ended 360-470 ms after the last sound).
+400, speculative_silence_ms 100 and end_silence_ms 350 (turns ended 360-470 ms after the last sound).
 """
 
 from __future__ import annotations

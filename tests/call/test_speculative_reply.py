@@ -106,7 +106,7 @@ async def test_reply_started_at_a_pause_is_dropped_unheard_when_the_caller_goes_
     tts = ScriptedTextToSpeech()
     server = await make_phone_server(engines=Engines(WordsByLength(), tts, llm))
     user = await server.verified_user("+14155550232")
-    # 300 ms of silence reads as ~200 ms of VAD silence: past the speculative pause (150), short of the
+    # 300 ms of silence reads as ~200 ms of VAD silence: past the speculative pause (100), short of the
     # end of the turn (350). The caller goes on while the guessed reply is still thinking.
     script = [Wait(0.6), PlayWav(SPEECH), Wait(0.3), PlayWav(SPEECH), Wait(3.0), HangUp()]
     call, report = await finish(server, user, await place_call(server, user, script))
