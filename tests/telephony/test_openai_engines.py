@@ -72,35 +72,14 @@ async def test_a_call_on_the_realtime_engine(make_phone_server) -> None:
     fake.base_url = str(fake_server.make_url("/v1"))
     greeting = "Hi, it's Sarah. How are you?"
     try:
-
-        def realtime(settings):
-            openai = replace(settings.openai, base_url=fake.base_url, api_key=type(settings.auth.jwt_secret)(API_KEY))
-            return replace(settings, engines=replace(settings.engines, mode="realtime"), openai=openai)
-
-        server = await make_phone_server(tune=realtime)
+        server = await make_phone_server(tune=realtime_on(fake))
         user = await server.verified_user("+14155550162")
         script = (Wait(2.0), PlayWav(FIXTURES / "call_me_back.wav"), Wait(1.5), HangUp())
         server.carrier.set_scenario("+14155550162", Scenario(ring_s=0.1, script=script))
         response = await user.request("POST", "/api/calls", json={"persona_id": "sarah"})
         assert response.status == 202
-        async with asyncio.timeout(10):  # the session is open and the persona was asked to speak first
-            while True:
-                if any(e["type"] == "response.create" for e in fake.realtime_received):
-                    break
-                await asyncio.sleep(0.02)
-        # The model greets (800 ms of audio), then transcribes the caller's line.
-        await fake.push({"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": greeting})
-        audio = base64.b64encode(bytes([0x10, 0x90] * 400)).decode()  # 100 ms of a loud mu-law square wave
-        for _ in range(8):
-            await fake.push(
-                {"type": "response.output_audio.delta", "response_id": "r1", "item_id": "a1", "delta": audio}
-            )
-        await fake.push({"type": "response.done", "response": {"id": "r1", "status": "completed"}})
-        async with asyncio.timeout(10):  # the caller has spoken (2.5 s of their stream): the greeting has played
-            while True:
-                if appended_bytes(fake) >= 8 * 2500:
-                    break
-                await asyncio.sleep(0.02)
+        # The model greets (800 ms of audio), then transcribes the caller's line once 2.5 s of their stream came.
+        await greet_over_realtime(fake, greeting, audio_ms=800, then_caller_ms=2500)
         transcript = {"type": "conversation.item.input_audio_transcription.completed", "item_id": "c1"}
         await fake.push({**transcript, "transcript": "Call me back tomorrow morning."})
         call = await wait_for_call_end(server, user, (await response.json())["id"])
@@ -129,35 +108,14 @@ async def test_a_lost_realtime_session_hands_the_call_to_the_pipeline(make_phone
     greeting = "Hi, it's Sarah. How are you?"
     engines, _stt, tts, llm = scripted_engines(transcripts=["Hello? Are you there?"], replies=[["Yes, still here!"]])
     try:
-
-        def realtime(settings):
-            openai = replace(settings.openai, base_url=fake.base_url, api_key=type(settings.auth.jwt_secret)(API_KEY))
-            return replace(settings, engines=replace(settings.engines, mode="realtime"), openai=openai)
-
-        server = await make_phone_server(engines=engines, tune=realtime)
+        server = await make_phone_server(engines=engines, tune=realtime_on(fake))
         user = await server.verified_user("+14155550163")
         # The caller speaks once the fallback line (4 s of scripted speech) has played.
         script = (Wait(7.0), PlayWav(FIXTURES / "call_me_back.wav"), Wait(3.0), HangUp())
         server.carrier.set_scenario("+14155550163", Scenario(ring_s=0.1, script=script))
         response = await user.request("POST", "/api/calls", json={"persona_id": "sarah"})
         assert response.status == 202
-        async with asyncio.timeout(10):
-            while True:
-                if any(e["type"] == "response.create" for e in fake.realtime_received):
-                    break
-                await asyncio.sleep(0.02)
-        await fake.push({"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": greeting})
-        audio = base64.b64encode(bytes([0x10, 0x90] * 400)).decode()  # 100 ms of a loud mu-law square wave
-        for _ in range(5):
-            await fake.push(
-                {"type": "response.output_audio.delta", "response_id": "r1", "item_id": "a1", "delta": audio}
-            )
-        await fake.push({"type": "response.done", "response": {"id": "r1", "status": "completed"}})
-        async with asyncio.timeout(10):  # the greeting has played (the caller's stream has run past it)
-            while True:
-                if appended_bytes(fake) >= 8 * 1500:
-                    break
-                await asyncio.sleep(0.02)
+        await greet_over_realtime(fake, greeting, audio_ms=500, then_caller_ms=1500)  # the greeting has played
         await fake.drop_realtime()
         call = await wait_for_call_end(server, user, (await response.json())["id"])
     finally:
@@ -181,6 +139,36 @@ async def test_a_lost_realtime_session_hands_the_call_to_the_pipeline(make_phone
         {"role": "user", "content": "Hello? Are you there?"},
     ]
     assert " ".join(tts.spoken).startswith(fallback)  # in the pipeline's own voice
+
+
+def realtime_on(fake: FakeOpenAi):
+    """Settings tune: [engines] mode = "realtime" against the fake endpoint."""
+
+    def tune(settings):
+        openai = replace(settings.openai, base_url=fake.base_url, api_key=type(settings.auth.jwt_secret)(API_KEY))
+        return replace(settings, engines=replace(settings.engines, mode="realtime"), openai=openai)
+
+    return tune
+
+
+async def greet_over_realtime(fake: FakeOpenAi, greeting: str, *, audio_ms: int, then_caller_ms: int) -> None:
+    """Once the persona is asked to speak first, the model says `greeting` (`audio_ms` of loud mu-law, in 100 ms
+    deltas); returns when `then_caller_ms` of the caller's stream has reached the endpoint."""
+    async with asyncio.timeout(10):
+        while True:
+            if any(e["type"] == "response.create" for e in fake.realtime_received):
+                break
+            await asyncio.sleep(0.02)
+    await fake.push({"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": greeting})
+    audio = base64.b64encode(bytes([0x10, 0x90] * 400)).decode()  # 100 ms of a loud mu-law square wave
+    for _ in range(audio_ms // 100):
+        await fake.push({"type": "response.output_audio.delta", "response_id": "r1", "item_id": "a1", "delta": audio})
+    await fake.push({"type": "response.done", "response": {"id": "r1", "status": "completed"}})
+    async with asyncio.timeout(10):
+        while True:
+            if appended_bytes(fake) >= 8 * then_caller_ms:
+                break
+            await asyncio.sleep(0.02)
 
 
 def appended_bytes(fake: FakeOpenAi) -> int:
