@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from orchestrator.carrier import HangUp, Outcome, Scenario, Wait
 from orchestrator.keys import POOL
@@ -42,20 +43,22 @@ def _tune(settings):
 async def _server_and_user(make_phone_server, phone: str):
     server = await make_phone_server(tune=_tune)
     user = await server.verified_user(phone)
+    # The daily time is half a day away, so no regular occurrence falls due while the clock is pushed to retries.
+    daily_time = (datetime.now(ZoneInfo(user.user["timezone"])) + timedelta(hours=12)).strftime("%H:%M")
     response = await user.request(
         "POST",
         "/api/schedules",
         json={
             "persona_id": "brad",
             "purpose": "wake-up",
-            "recurrence": {"repeat": "daily", "time": "07:00"},
+            "recurrence": {"repeat": "daily", "time": daily_time},
             "retries": {"max": 2, "interval_s": 60},
         },
     )
     assert response.status == 201, await response.text()
     schedule = await response.json()
     pool = server.client.app[POOL]
-    # The occurrence is due now (as if 07:00 had just come).
+    # The occurrence is due now (as if its time had just come).
     await pool.execute("UPDATE schedules SET next_run_at = now() - interval '1 second' WHERE id = $1", schedule["id"])
     clock = ShiftedClock()
     executor = Executor(pool, server.settings.schedules, app_placer(server.client.app), clock=clock)
