@@ -588,28 +588,34 @@ class Call:
         """What the model reads for the next reply: the unchanging prefix (`_conversation`), the call's
         live notes, then the caller's words since the persona last spoke. A speculative reply passes the
         words it guesses from (`unheard_yet`: not in the history until the turn ends) and `consume=False`,
-        which leaves the once-told notes for the reply that is actually spoken."""
-        messages = self._conversation()
-        # What the caller said since the persona last spoke goes after the notes: the last thing the model
-        # reads is what it answers (with the notes last, the 0.5B read them out to the caller).
-        since = len(messages)
-        while messages[since - 1]["role"] == "user":
-            since -= 1
-        caller = messages[since:]
-        del messages[since:]
+        which leaves the once-told notes for the reply that is actually spoken.
+
+        Told notes stay in the history where they were told, so the next prompt still extends this one:
+        dropped again, llama.cpp re-read everything after them (~150 tokens, ~1 s on two cores) on the turn
+        after each barge-in."""
+        history = self.history if consume else list(self.history)
         if note := self._live_note(consume):
-            messages.append(note)
-        messages.extend(caller)
+            # Before what the caller said since the persona last spoke: the last thing the model reads is
+            # what it answers (with the notes last, the 0.5B read them out to the caller).
+            since = len(history)
+            while since and history[since - 1]["role"] == "user":
+                since -= 1
+            history.insert(since, note)
+        messages = self._conversation(history)
         if opening:
             messages.append({"role": "user", "content": self.plan.opening_instruction})
         if unheard_yet is not None:
             messages.append({"role": "user", "content": unheard_yet})
         return messages
 
-    def _conversation(self) -> list[Message]:
+    def _conversation(self, history: list[Message] | None = None) -> list[Message]:
         """System prompt, style example and history: each reply's prompt extends the last one's, so a model
         server with a prompt cache reads only what is new."""
-        return [{"role": "system", "content": self.plan.system_prompt}, *self.plan.example, *self.history]
+        return [
+            {"role": "system", "content": self.plan.system_prompt},
+            *self.plan.example,
+            *(self.history if history is None else history),
+        ]
 
     def _prefill_first_reply(self, greeting: str) -> None:
         """The first reply's prompt adds the tools and the greeting to the greeting's own: let the model

@@ -4,8 +4,8 @@ Pure functions of their inputs (no database, no clock of their own), so the desi
 compiled prompt and tests can pin its order. The layers, in order: who the persona is, its relationship
 with this user, why this call, what it remembers about the user, and how to speak on the phone. Notes the
 call makes while it is live (`live_message`) are not a layer: they go into the conversation, just before the
-caller's newest words, so the system prompt, the tools and the conversation so far stay one unchanged
-prefix that a model server reads once and keeps in its prompt cache (a change in the system prompt made
+caller's newest words, and stay there, so the system prompt, the tools and the conversation so far stay one
+unchanged prefix that a model server reads once and keeps in its prompt cache (a change in the system prompt made
 llama.cpp read it all again: ~2 s on two cores, on the turn right after a barge-in). Text that users typed
 or said (the call's reason, relationship notes, remembered facts) is fenced and labelled as theirs, so it
 informs the persona without being able to rewrite its rules: a fence cannot be closed from inside, because

@@ -20,8 +20,10 @@ LIVE = "Right now, during this call:"
 
 
 def notes_of(request: list) -> str:
-    """The live notes: a system message after the system prompt ('' without one)."""
-    notes = [message["content"] for message in request[1:] if message["role"] == "system"]
+    """The live notes told with this reply: a system message after the persona's last words ('' without one).
+    Notes told earlier stay in the conversation where they were told."""
+    last_said = max(index for index, message in enumerate(request) if message["role"] == "assistant")
+    notes = [message["content"] for message in request[last_said + 1 :] if message["role"] == "system"]
     assert len(notes) <= 1 and all(note.startswith(LIVE) for note in notes)
     return notes[0] if notes else ""
 
@@ -52,11 +54,11 @@ async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_p
     assert after_cut[-1] == {"role": "user", "content": "Wait, call me back later."}
     assert "interrupted you" in notes and f'"{cut["heard_text"]}"' in notes
     assert "Never said" not in notes
-    # The system prompt never changes and each prompt extends the one before (notes aside): a model
-    # server's prompt cache covers all but the new turn.
+    # The system prompt never changes and each prompt extends the one before, the told notes included (they
+    # stay where they were told): a model server's prompt cache covers all but the new turn.
     assert opening[0] == after_cut[0] == later[0] and LIVE not in opening[0]["content"]
-    without_notes = [message for message in after_cut if message["content"] != notes]
-    assert later[: len(without_notes)] == without_notes
+    assert after_cut[: len(opening)] == opening and later[: len(after_cut)] == after_cut
+    assert [message["content"] for message in later if message["role"] == "system"][1:] == [notes]
 
     # The cut reply never reported usage: what it read (the opening request) and wrote (the greeting) are
     # estimated; the two replies that finished report their own.

@@ -32,6 +32,7 @@ WHISPER = WhisperSettings(
     temperatures=(0.0,),
     vad_filter=True,
     language="en",
+    encoder_window_s=15.0,
 )
 
 

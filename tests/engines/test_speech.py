@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 
@@ -59,14 +58,20 @@ async def test_whisper_takes_16k_and_queues_concurrent_utterances(
     assert max(first.queued_s, second.queued_s) >= min(first.compute_s, second.compute_s) * 0.8
 
 
-async def test_whisper_hears_all_of_an_utterance_longer_than_its_short_window(piper_8k: PiperTextToSpeech) -> None:
+def test_the_engine_tests_run_whisper_as_configured(make_settings) -> None:
+    assert make_settings("postgresql://unused@127.0.0.1/unused").whisper == WHISPER
+
+
+async def test_whisper_hears_all_of_an_utterance_longer_than_its_short_window(
+    piper_8k: PiperTextToSpeech, whisper: WhisperSpeechToText
+) -> None:
     """Over 15 s of speech, more than the 15 s encoder window: decoded on the full one, or the end would be
     lost. No repetition in it (a transcript that looks like a loop is decoded again anyway)."""
+    assert WHISPER.encoder_window_s == 15.0
     text = " ".join([PITCH_TEXT, *SENTENCES, "My sister is visiting this weekend, so I will be pretty busy."])
     pcm = mulaw_round_trip(b"".join(await spoken(piper_8k, text, "sarah")))
     assert len(pcm) / 2 / 8000 > 15.0
-    async with WhisperSpeechToText(replace(WHISPER, encoder_window_s=15.0)) as whisper:
-        transcript = await whisper.transcribe(pcm, 8000)
+    transcript = await whisper.transcribe(pcm, 8000)
     assert word_error_rate(text, transcript.text) <= 0.15, transcript.text
     assert words(transcript.text)[-3:] == words(text)[-3:]  # the end was heard
 

@@ -1,13 +1,34 @@
-"""Word error rate, the usual way: word-level Levenshtein distance over the reference length."""
+"""Word error rate, the usual way: word-level Levenshtein distance over the reference length.
+
+Both texts are normalised first, as Whisper's own evaluations do: "seven" and "7" are the same word
+(speech-to-text writes small numbers as digits; a caller said the word either way).
+"""
 
 from __future__ import annotations
 
 import re
 
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _spelled(number: int) -> list[str]:
+    """0-99 as words ("42" -> ["forty", "two"]); larger numbers stay digits."""
+    if number < 20:
+        return [_UNITS[number]]
+    tens, units = divmod(number, 10)
+    return [_TENS[tens - 2]] + ([_UNITS[units]] if units else [])
+
 
 def words(text: str) -> list[str]:
-    """Lower-case words without punctuation ("don't" stays one word)."""
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+    """Lower-case words without punctuation ("don't" stays one word), numbers below 100 spelled out."""
+    normalised = []
+    for word in re.findall(r"[a-z0-9']+", text.lower().replace("-", " ")):
+        normalised += _spelled(int(word)) if word.isdigit() and int(word) < 100 else [word]
+    return normalised
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
