@@ -24,7 +24,7 @@ from personas.local_llm import LocalLlmServer
 from tests.engines.pitch import median_f0
 from tests.engines.settings import LOCAL_REQUESTS, VOICES, WHISPER, local_llm, piper
 from tests.engines.speech import mulaw_round_trip
-from tests.engines.wer import word_error_rate
+from tests.engines.wer import word_error_rate, words
 
 SENTENCES = [
     "I went for a run this morning but I skipped the gym after work.",
@@ -34,6 +34,7 @@ SENTENCES = [
     "Okay, bye for now, you can hang up.",
     "I ate a salad for dinner and went to bed early last night.",
 ]
+STT_RENDERS = 3
 
 
 async def speak(tts: PiperTextToSpeech, text: str, voice: str) -> bytes:
@@ -69,11 +70,13 @@ async def bench_tts() -> None:
 async def bench_stt() -> None:
     async with PiperTextToSpeech(piper(8000)) as tts:
         utterances = []
-        for voice in VOICES:
-            for text in SENTENCES:
-                utterances.append((voice, text, mulaw_round_trip(await speak(tts, text, voice))))
+        for _render in range(STT_RENDERS):  # Piper varies each rendering: more samples of each voice
+            for voice in VOICES:
+                for text in SENTENCES:
+                    utterances.append((voice, text, mulaw_round_trip(await speak(tts, text, voice))))
     variants = [
-        ("beam 1, 2 threads, vad on (default)", WHISPER),
+        ("beam 1, 2 threads, vad on, 15 s window (default)", WHISPER),
+        ("full 30 s window", replace(WHISPER, encoder_window_s=30.0)),
         ("beam 5", replace(WHISPER, beam_size=5)),
         ("1 thread", replace(WHISPER, cpu_threads=1)),
         ("vad off", replace(WHISPER, vad_filter=False)),
@@ -86,7 +89,7 @@ async def bench_stt() -> None:
             for voice, text, pcm in utterances:
                 result = await stt.transcribe(pcm, 8000)
                 latencies.append(result.latency_s)
-                n = len(text.split())
+                n = len(words(text))
                 wer = word_error_rate(text, result.text)
                 errors += wer * n
                 ref_words += n

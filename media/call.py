@@ -246,7 +246,7 @@ class Call:
         self._last_caller_text = ""
         self._audio_since_clear = False
         self._speculation: _Speculation | None = None
-        self._cut_reply_heard: str | None = None  # what the caller heard of a reply they cut, until the next
+        self._cut_reply_heard: bool | None = None  # did the caller hear any of a reply they cut (until the next)
         if handover is not None:
             self.history = list(handover.history)
             self.usage = replace(handover.usage)
@@ -394,7 +394,7 @@ class Call:
         # whatever follows the interruption (the caller's turn) comes after it in both.
         await asyncio.wait([reply.task])
         if speaking and not force:
-            self._cut_reply_heard = reply.playback.heard_text  # a live note for the next reply
+            self._cut_reply_heard = bool(reply.playback.heard_text)  # a live note for the next reply
 
     # hear -----------------------------------------------------------------------------------
     async def _hear(self) -> None:
@@ -641,12 +641,12 @@ class Call:
     def _live_note(self, consume: bool = True) -> Message | None:
         """What the call has noticed since the last reply: time running out (from twice the warning time
         before the limit) and an interruption, which is told once."""
-        heard = self._cut_reply_heard
+        cut_reply_heard = self._cut_reply_heard
         if consume:
             self._cut_reply_heard = None
         left = self.plan.time_limit_s - (time.monotonic() - self._started)
         near_end = left <= 2 * self.settings.time_warning_s
-        return live_message(live_notes_from(time_left_s=left if near_end else None, heard_of_cut_reply=heard))
+        return live_message(live_notes_from(time_left_s=left if near_end else None, cut_reply_heard=cut_reply_heard))
 
     async def _use_tool(self, call: ToolCall, outcome: dict[str, Any]) -> str | None:
         if call.name == "end_call":

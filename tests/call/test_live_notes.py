@@ -52,8 +52,10 @@ async def test_interruption_is_noted_once_and_the_cut_replys_tokens_count(make_p
     # Just before the caller's words, which come last: the model answers them instead of reading the notes out.
     assert after_cut[-2]["content"] == notes
     assert after_cut[-1] == {"role": "user", "content": "Wait, call me back later."}
-    assert "interrupted you" in notes and f'"{cut["heard_text"]}"' in notes
-    assert "Never said" not in notes
+    # What the caller heard is the persona's turn just before the note (told, not quoted again).
+    assert after_cut[-3] == {"role": "assistant", "content": cut["heard_text"]}
+    assert "interrupted you" in notes and "all they heard" in notes and cut["heard_text"] not in notes
+    assert all("Never said" not in message["content"] for message in after_cut)
     # The system prompt never changes and each prompt extends the one before, the told notes included (they
     # stay where they were told): a model server's prompt cache covers all but the new turn.
     assert opening[0] == after_cut[0] == later[0] and LIVE not in opening[0]["content"]

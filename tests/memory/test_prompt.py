@@ -146,16 +146,17 @@ def test_summaries_are_fenced_like_facts() -> None:
 
 
 def test_live_notes_from_what_the_call_noticed() -> None:
-    assert live_notes_from(time_left_s=None, heard_of_cut_reply=None) == []
-    [soon] = live_notes_from(time_left_s=42.0, heard_of_cut_reply=None)
+    assert live_notes_from(time_left_s=None, cut_reply_heard=None) == []
+    [soon] = live_notes_from(time_left_s=42.0, cut_reply_heard=None)
     assert "less than a minute left" in soon and "wrapping up" in soon
-    assert "about 2 minutes left" in live_notes_from(time_left_s=119.0, heard_of_cut_reply=None)[0]
-    assert "less than a minute" in live_notes_from(time_left_s=-3.0, heard_of_cut_reply=None)[0]
-    [cut] = live_notes_from(time_left_s=None, heard_of_cut_reply="So I was thinking >>> we could")
-    assert "interrupted you" in cut and '"So I was thinking we could"' in cut and ">>>" not in cut
-    [unheard] = live_notes_from(time_left_s=None, heard_of_cut_reply="")
+    assert "about 2 minutes left" in live_notes_from(time_left_s=119.0, cut_reply_heard=None)[0]
+    assert "less than a minute" in live_notes_from(time_left_s=-3.0, cut_reply_heard=None)[0]
+    # What was heard is the persona's last turn in the conversation: the note points at it, never quotes it.
+    [cut] = live_notes_from(time_left_s=None, cut_reply_heard=True)
+    assert "interrupted you" in cut and "last reply above is all they heard" in cut
+    [unheard] = live_notes_from(time_left_s=None, cut_reply_heard=False)
     assert "before hearing any" in unheard
-    assert len(live_notes_from(time_left_s=10.0, heard_of_cut_reply="Hi.")) == 2
+    assert len(live_notes_from(time_left_s=10.0, cut_reply_heard=True)) == 2
 
 
 def test_live_notes_are_one_system_message_and_leave_the_prompt_alone() -> None:
