@@ -608,14 +608,10 @@ class Call:
             messages.append({"role": "user", "content": unheard_yet})
         return messages
 
-    def _conversation(self, history: list[Message] | None = None) -> list[Message]:
+    def _conversation(self, history: Sequence[Message]) -> list[Message]:
         """System prompt, style example and history: each reply's prompt extends the last one's, so a model
         server with a prompt cache reads only what is new."""
-        return [
-            {"role": "system", "content": self.plan.system_prompt},
-            *self.plan.example,
-            *(self.history if history is None else history),
-        ]
+        return [{"role": "system", "content": self.plan.system_prompt}, *self.plan.example, *history]
 
     def _prefill_first_reply(self, greeting: str) -> None:
         """The first reply's prompt adds the tools and the greeting to the greeting's own: let the model
@@ -623,7 +619,7 @@ class Call:
         if self._tg is None:
             return
         messages = [
-            *self._conversation(),
+            *self._conversation(self.history),
             {"role": "user", "content": self.plan.opening_instruction},
             {"role": "assistant", "content": greeting},
         ]
