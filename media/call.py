@@ -39,6 +39,7 @@ from media.transport import AudioIn, DigitPressed, MarkEchoed, TextIn, Transport
 from media.tts import TextToSpeech, TextToSpeechError, Voice
 from media.turns import SpeculativePause, SpeechResumed, SpeechStarted, TurnDetector, TurnEnded, TurnSettings
 from media.vad import VadSettings, voice_activity
+from personas.character import CharacterCheck
 from personas.llm import Done, LanguageModel, LanguageModelError, LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from personas.prompt import estimate_tokens, live_message, live_notes_from
 
@@ -49,6 +50,9 @@ _MARK_GRACE_S = 3.0  # beyond the audio still queued, how long to wait for the l
 # The first words of a reply up to a comma are said while the model writes on: "Sure," or "Oh no," at once
 # (a reply's first sentence is what the caller waits for: ~30 ms a token, then the voice's time for all of it).
 _FIRST_CLAUSE_CHARS = 2
+# A reply asked for again after it fell out of character: at the persona's own temperature when that is
+# higher, else at this one (at a low temperature the second answer would repeat the first).
+_RETRY_TEMPERATURE = 0.8
 _GOODBYE = re.compile(
     r"\b(good ?bye|bye|talk (to you )?(later|soon)|hang(ing)? up|gotta go|have to go|see you|that'?s all)\b", re.I
 )
@@ -101,6 +105,8 @@ class CallPlan:
     tools: Sequence[ToolSpec] = ()
     # Messages the model reads between the system prompt and the call's own (a style example).
     example: Sequence[Message] = ()
+    # The persona's name, for the character check ("Hello Sarah!" from Sarah); empty if the caller shares it.
+    persona_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -519,20 +525,55 @@ class Call:
         outcome: dict[str, Any],
         early: EarlyReply | None = None,
     ) -> None:
+        """Ask the model and pass its sentences on as they come. A reply that falls out of character before
+        a word of it was said is asked for once more (a greeting gets the plan's fixed opening instead: the
+        caller is waiting on the pickup); one that falls out of character later ends where it was."""
         messages = self._reply_messages(opening)
         if early is not None and early.messages == messages:
             stream = early.replay()  # begun on the speculative transcript: the same messages, so the same reply
         else:
             self._drop_early_reply(early)  # the conversation moved on since the guess (a note, a cut reply)
             stream = self._complete(messages, opening)
+        said: list[str] = []  # what was passed on to be spoken, in order
+        try:
+            broken = await self._read_reply(stream, messages, sentences, timing, outcome, said)
+            if broken and not said and not opening:
+                log.info("the reply fell out of character before a word was said: asking again")
+                retry = self._complete(messages, opening, temperature=max(self.plan.temperature, _RETRY_TEMPERATURE))
+                broken = await self._read_reply(retry, messages, sentences, timing, outcome, said)
+            if broken:
+                log.info("the reply fell out of character: %s", "ended there" if said else "not said")
+            if not said and not outcome["end_call"]:
+                if not broken:
+                    log.warning("language model said nothing speakable")
+                said.append(self.plan.opening_fallback if opening else self.settings.lines.fallback)
+                sentences.put_nowait(said[-1])
+            if opening and said:
+                self._prefill_first_reply(" ".join(said))
+        except (TimeoutError, LanguageModelError) as exc:
+            log.warning("language model failed: %s", type(exc).__name__)
+            if not said:
+                sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
+        finally:
+            sentences.put_nowait(None)
+
+    async def _read_reply(
+        self,
+        stream: AsyncIterator[LlmEvent],
+        messages: list[Message],
+        sentences: asyncio.Queue[str | None],
+        timing: _Timing,
+        outcome: dict[str, Any],
+        said: list[str],
+    ) -> bool:
+        """One of the model's answers, sentence by sentence into `sentences` (and `said`), tools used as
+        they come; True when it fell out of character (the rest of it is not said)."""
         splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS)
-        said_anything = False
+        check = CharacterCheck(self.plan.persona_name)
         produced: list[str] = []  # the model's output, to estimate its tokens if it never reports them
-        said: list[str] = []  # its sentences, as the history will hold them once heard
         reported = False
         try:
-            first = True
-            while True:
+            while not check.broken:
                 try:
                     # The same deadline between tokens: a model silent mid-reply that long has stalled, and
                     # the caller would otherwise hear dead air until the client's own timeout.
@@ -540,21 +581,15 @@ class Call:
                         event = await anext(stream)
                 except StopAsyncIteration:
                     break
-                if first:
-                    timing.stamp("llm_first_token")
-                    first = False
+                timing.stamp("llm_first_token")  # the first stamp stays
+                pieces: list[str] = []
                 if isinstance(event, TextDelta):
                     produced.append(event.text)
-                    for sentence in splitter.push(event.text):
-                        said_anything = True
-                        said.append(sentence)
-                        sentences.put_nowait(sentence)
+                    pieces = check.push(splitter.push(event.text))
                 elif isinstance(event, ToolCall):
                     produced.append(f"{event.name}{event.arguments}")
-                    line = await self._use_tool(event, outcome)
-                    if line:
-                        said_anything = True
-                        sentences.put_nowait(line)
+                    if line := await self._use_tool(event, outcome):
+                        pieces = [line]
                 elif isinstance(event, Done):
                     reported = True
                     if event.usage is not None:
@@ -562,27 +597,21 @@ class Call:
                             llm_tokens_in=event.usage.prompt_tokens, llm_tokens_out=event.usage.completion_tokens
                         )
                     break
-            for sentence in splitter.flush():
-                said_anything = True
-                said.append(sentence)
-                sentences.put_nowait(sentence)
-            if opening and said:
-                self._prefill_first_reply(" ".join(said))
-            if not said_anything and not outcome["end_call"]:
-                log.warning("language model said nothing speakable")
-                sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
-        except (TimeoutError, LanguageModelError) as exc:
-            log.warning("language model failed: %s", type(exc).__name__)
-            if not said_anything:
-                sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
+                said.extend(pieces)
+                for piece in pieces:
+                    sentences.put_nowait(piece)
+            if not check.broken:
+                for piece in check.flush(splitter.flush()):
+                    said.append(piece)
+                    sentences.put_nowait(piece)
+            return check.broken
         finally:
             if produced and not reported:
-                # Cut by a barge-in (or a failure) before the model's usage report: count what it read and
-                # wrote, estimated, since the provider bills it all the same.
+                # Cut by a barge-in, a failure or a sentence out of character before the model's usage report:
+                # count what it read and wrote, estimated, since the provider bills it all the same.
                 prompt = "".join(str(message.get("content") or "") for message in messages)
                 self._count(llm_tokens_in=estimate_tokens(prompt), llm_tokens_out=estimate_tokens("".join(produced)))
             await stream.aclose()
-            sentences.put_nowait(None)
 
     def _reply_messages(self, opening: bool, *, consume: bool = True, unheard_yet: str | None = None) -> list[Message]:
         """What the model reads for the next reply: the unchanging prefix (`_conversation`), the call's
@@ -625,12 +654,14 @@ class Call:
         ]
         self._tg.create_task(self.engines.llm.prefill(messages, self.plan.tools), name="prefill-first-reply")
 
-    def _complete(self, messages: list[Message], opening: bool) -> AsyncIterator[LlmEvent]:
+    def _complete(
+        self, messages: list[Message], opening: bool, temperature: float | None = None
+    ) -> AsyncIterator[LlmEvent]:
         return self.engines.llm.complete(
             # No tools for the greeting: small models answer a pickup with a made-up tool call instead of words.
             messages,
             () if opening else self.plan.tools,
-            temperature=self.plan.temperature,
+            temperature=self.plan.temperature if temperature is None else temperature,
             max_tokens=self.plan.max_tokens,
         )
 

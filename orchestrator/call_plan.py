@@ -49,4 +49,10 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         end_silence_ms=context["end_of_turn_silence_ms"],
         # A call with a user can book the next one; an unknown caller has nobody to schedule for.
         tools=(END_CALL, SCHEDULE_CALLBACK) if context["user_id"] is not None else (END_CALL,),
+        persona_name=_own_name(context["persona_name"], context["user_name"]),
     )
+
+
+def _own_name(persona_name: str, user_name: str | None) -> str:
+    """The name only the persona goes by: a Sarah calling a Sarah may well say "Hi Sarah!"."""
+    return "" if (user_name or "").strip().casefold() == persona_name.strip().casefold() else persona_name

@@ -75,6 +75,7 @@ class ScriptedLanguageModel:
     requests: list[list[Message]] = field(default_factory=list)
     usage: Usage | None = SCRIPTED_USAGE
     offered: list[list[str]] = field(default_factory=list)  # the tool names offered with each request
+    temperatures: list[float | None] = field(default_factory=list)  # asked for with each request
     # each prefill: (how many replies had been asked for by then, its messages, its tool names)
     prefills: list[tuple[int, list[Message], list[str]]] = field(default_factory=list)
 
@@ -87,6 +88,7 @@ class ScriptedLanguageModel:
         max_tokens: int | None = None,
     ) -> AsyncIterator[LlmEvent]:
         self.requests.append(list(messages))
+        self.temperatures.append(temperature)
         script = self.replies.popleft() if self.replies else [self.default]
         names = [tool["function"]["name"] for tool in tools]
         self.offered.append(names)

@@ -260,6 +260,72 @@ async def test_language_model_failure_says_the_fallback_and_goes_on(make_phone_s
     assert len(llm.requests) == 3
 
 
+async def test_a_reply_out_of_character_is_asked_for_again_and_never_heard(make_phone_server) -> None:
+    engines, _stt, _tts, llm = scripted_engines(
+        transcripts=["I have an interview tomorrow."],
+        replies=[["Hi Jordan."], ["I'm sorry, but I can't assist with that."], ["That sounds like a big day."]],
+    )
+    server = await make_phone_server(engines=engines)
+    user = await server.verified_user("+14155550209")
+    call, report = await finish(
+        server, user, await place_call(server, user, [Wait(1.0), PlayWav(SPEECH), Wait(3.0), HangUp()])
+    )
+
+    assert [(turn["role"], turn["text"]) for turn in call["transcript"]] == [
+        ("persona", "Hi Jordan."),
+        ("caller", "I have an interview tomorrow."),
+        ("persona", "That sounds like a big day."),
+    ]
+    # The same prompt asked twice; the second time warmer, so that it can come out differently.
+    assert len(llm.requests) == 3 and llm.requests[2] == llm.requests[1]
+    assert llm.temperatures[2] is not None and llm.temperatures[2] >= 0.8 > llm.temperatures[1]
+    # Not a word of the refusal reached the phone ("I'm sorry," was held back): one mark, the answer's.
+    assert [mark.flushed for mark in marks_of(report, 2)] == [False]
+    assert report.streams[0].clears == []
+
+
+async def test_out_of_character_twice_says_the_fallback_and_a_late_break_ends_the_reply(make_phone_server) -> None:
+    engines, _stt, _tts, llm = scripted_engines(
+        transcripts=["first question", "second question"],
+        replies=[
+            ["Hi Jordan."],
+            ["I'm sorry, but I can't assist with that."],
+            ["Sorry, but I can't help with that."],
+            ["That sounds tough. How can I assist you further?"],
+        ],
+    )
+    server = await make_phone_server(engines=engines, tune=short_lines)
+    user = await server.verified_user("+14155550210")
+    script = [Wait(1.0), PlayWav(SPEECH), Wait(3.0), PlayWav(SPEECH), Wait(2.5), HangUp()]
+    call, _report = await finish(server, user, await place_call(server, user, script))
+
+    assert [(turn["role"], turn["text"]) for turn in call["transcript"]] == [
+        ("persona", "Hi Jordan."),
+        ("caller", "first question"),
+        ("persona", server.settings.call.fallback_line),
+        ("caller", "second question"),
+        ("persona", "That sounds tough."),
+    ]
+    assert len(llm.requests) == 4  # the fourth reply's break was not asked again: a word of it was said
+    # The model never reads what it said out of character.
+    assert not any("assist" in str(message["content"]) for message in llm.requests[3])
+
+
+async def test_a_greeting_out_of_character_becomes_the_plain_opening(make_phone_server) -> None:
+    engines, _stt, _tts, llm = scripted_engines(replies=[["Hello! How can I assist you today?"]])
+    server = await make_phone_server(engines=engines)
+    user = await server.verified_user("+14155550211")
+    call, _report = await finish(server, user, await place_call(server, user, [Wait(3.0), HangUp()]))
+
+    # The caller is waiting on the pickup: the fixed opening at once, not another try.
+    opening = "Hi Jordan, it's Brad. How are you doing?"
+    assert [turn["text"] for turn in persona_turns(call)] == [opening]
+    assert len(llm.requests) == 1
+    # The first reply's prompt, read while the opening plays, holds the opening the caller heard.
+    [(_after, messages, _tools)] = llm.prefills
+    assert messages[-1] == {"role": "assistant", "content": opening}
+
+
 async def test_persona_ends_the_call_after_the_farewell_played(make_phone_server) -> None:
     farewell = "Okay, bye Jordan. Talk soon!"
     engines, _stt, _tts, _llm = scripted_engines(

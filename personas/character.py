@@ -1,0 +1,83 @@
+"""Is this sentence something the persona would say? Catches the language model falling out of character.
+
+Small local models fall back on their training as a help-desk assistant: the 0.5B default answered about
+one reply in five with a refusal ("I'm sorry, but I can't assist with that.") or help-desk talk ("How can I
+assist you today?"), greeted 12 calls in 12 that way, and sometimes greeted the caller with its own name
+("Hello Sarah!"). Said aloud, one such reply also primes the next: a refusal in the history was followed
+by refusals. The call checks each sentence before it is spoken (media/call.py): the reply is asked for
+again, or ends before the sentence.
+
+Only these patterns: a persona that is asked whether it is an AI may say so, and a friend may say "I'm
+sorry" or "I can't wait"; a false alarm costs one more request, never a wrong word.
+"""
+
+from __future__ import annotations
+
+import re
+
+_REFUSAL = re.compile(
+    r"\bsorry,?\s+but\s+(I|we)\s+(can'?t|cannot|won'?t|am\s+(not\s+able|unable)|'m\s+(not\s+able|unable))\b"
+    r"|\b(I|we)\s+(can'?t|cannot|am\s+unable\s+to|'m\s+unable\s+to|am\s+not\s+able\s+to)\s+"
+    r"(assist|help|provide|comply|fulfil+|engage|answer|discuss)\b[^.!?]*\bwith\s+(that|this|your\s+request)\b",
+    re.IGNORECASE,
+)
+_HELP_DESK = re.compile(
+    r"\bhow\s+(can|may|could)\s+I\s+(assist|help)\s+you\b"
+    r"|\b(I'?m|I\s+am)\s+(here|happy|glad)\s+to\s+assist\b"
+    r"|\bassist\s+you\b|\b(any|further|additional)\s+assistance\b",
+    re.IGNORECASE,
+)
+# A first piece that may be the start of a refusal or a help-desk greeting: wait for the rest of its
+# sentence before saying it ("I'm sorry," is said at once only when it is not followed by "but I can't").
+_MAY_OPEN_OFF = re.compile(
+    r"^((oh|well),?\s+)?((I'?m|I\s+am)\s+)?((so|really|very)\s+)?sorry[,.!]?$|^(hello|hi|hey)(\s+there)?[,.!]?$",
+    re.IGNORECASE,
+)
+
+
+def breaks_character(sentence: str, persona_name: str) -> bool:
+    """A refusal, help-desk talk, or the persona greeting itself by name ("Hello Sarah!")."""
+    if _REFUSAL.search(sentence) or _HELP_DESK.search(sentence):
+        return True
+    name = persona_name.strip()
+    return bool(name) and re.match(rf"\W*(hi|hello|hey|dear)\b[\s,]*{re.escape(name)}\b", sentence, re.I) is not None
+
+
+class CharacterCheck:
+    """Between the sentence splitter and the voice, for one reply's text.
+
+    `push` takes the splitter's pieces and returns those that may be spoken; a first piece that may open
+    a refusal is held until the next one arrives. `broken` turns true at the first piece that breaks
+    character: it and everything after it are withheld (the reply ends there, or is asked for again when
+    nothing was said yet)."""
+
+    def __init__(self, persona_name: str) -> None:
+        self._persona_name = persona_name
+        self._held = ""
+        self._passed = 0
+        self.broken = False
+
+    def push(self, pieces: list[str]) -> list[str]:
+        speak: list[str] = []
+        for piece in pieces:
+            if self.broken:
+                break
+            if self._held:
+                piece, self._held = f"{self._held} {piece}", ""
+            if breaks_character(piece, self._persona_name):
+                self.broken = True
+            elif not self._passed and not speak and _MAY_OPEN_OFF.match(piece):
+                self._held = piece
+            else:
+                speak.append(piece)
+        self._passed += len(speak)
+        return speak
+
+    def flush(self, pieces: list[str]) -> list[str]:
+        """The last pieces of the reply: a held piece is spoken if nothing off followed it."""
+        speak = self.push(pieces)
+        if self._held and not self.broken:
+            speak.append(self._held)
+            self._held = ""
+            self._passed += 1
+        return speak
