@@ -44,6 +44,15 @@ def utterances(pcm: bytes) -> list[tuple[int, int]]:
     return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True) if e - s >= MIN_UTTERANCE_S * RATE_HZ]
 
 
+def greeting_ms(caller_pcm: bytes, heard_pcm: bytes) -> float | None:
+    """From the stream's start to the first audible persona sample, if it came before the caller spoke."""
+    spoken = utterances(caller_pcm)
+    heard = np.flatnonzero(_samples(heard_pcm) > AUDIBLE)
+    if not len(heard) or (spoken and heard[0] > spoken[0][0]):
+        return None
+    return int(heard[0]) * 1000 / RATE_HZ
+
+
 def ear_turns(caller_pcm: bytes, heard_pcm: bytes) -> list[EarTurn]:
     """One entry per caller utterance: how long until the persona was heard again."""
     heard = _samples(heard_pcm)

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from bench.ear import EarTurn
+from bench.ear import EarTurn, greeting_ms
 from bench.instant_engines import EngineTimes
 from orchestrator.carrier.report import CallReport
 
@@ -128,6 +128,8 @@ def print_results(r: Results) -> None:
         "first audible persona sample)"
     )
     print(_row("voice_to_voice", clean))
+    greetings = [greeting_ms(rep.caller_pcm, rep.heard_pcm) for rep in r.reports.values()]
+    print(_row("greeting heard (after stream start)", [ms for ms in greetings if ms is not None]))
     print(
         f"  caller utterances {len(ear_turns)}; clean turns {len(clean)}; persona still audible when caller stopped "
         f"{sum(t.overlapped for t in ear_turns)}; no reply heard before the next line "

@@ -253,8 +253,8 @@ async def utterances(pool: asyncpg.Pool, call_id: uuid.UUID) -> list[asyncpg.Rec
     )
 
 
-_PERSONA_USER_COLUMNS = """p.id AS persona_id, p.name AS persona_name, p.core_prompt, p.voice, p.temperature,
-                            p.reply_max_tokens, p.max_call_minutes, p.end_of_turn_silence_ms,
+_PERSONA_USER_COLUMNS = """p.id AS persona_id, p.name AS persona_name, p.core_prompt, p.greeting, p.voice,
+                            p.temperature, p.reply_max_tokens, p.max_call_minutes, p.end_of_turn_silence_ms,
                             u.id AS user_id, u.name AS user_name, u.timezone"""
 
 

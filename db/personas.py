@@ -17,13 +17,14 @@ EDITABLE_COLUMNS = (
     "name",
     "tagline",
     "core_prompt",
+    "greeting",
     "voice",
     "temperature",
     "reply_max_tokens",
     "max_call_minutes",
     "end_of_turn_silence_ms",
 )
-_SELECT = """SELECT p.id, p.owner_id, p.name, p.tagline, p.core_prompt, p.voice, p.temperature,
+_SELECT = """SELECT p.id, p.owner_id, p.name, p.tagline, p.core_prompt, p.greeting, p.voice, p.temperature,
                     p.reply_max_tokens, p.max_call_minutes, p.end_of_turn_silence_ms, p.created_at,
                     p.updated_at, coalesce(up.favorite, false) AS favorite
              FROM personas p

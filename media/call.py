@@ -107,6 +107,8 @@ class CallPlan:
     example: Sequence[Message] = ()
     # The persona's name, for the character check ("Hello Sarah!" from Sarah); empty if the caller shares it.
     persona_name: str = ""
+    # The persona's fixed first words, said at once when the call connects; empty: the model greets.
+    greeting: str = ""
 
 
 @dataclass(frozen=True)
@@ -527,7 +529,14 @@ class Call:
     ) -> None:
         """Ask the model and pass its sentences on as they come. A reply that falls out of character before
         a word of it was said is asked for once more (a greeting gets the plan's fixed opening instead: the
-        caller is waiting on the pickup); one that falls out of character later ends where it was."""
+        caller is waiting on the pickup); one that falls out of character later ends where it was. A fixed
+        greeting is said without the model, which reads the first reply's prompt meanwhile."""
+        if opening and self.plan.greeting:
+            for sentence in SentenceSplitter().split(self.plan.greeting):
+                sentences.put_nowait(sentence)
+            sentences.put_nowait(None)
+            self._prefill_first_reply(self.plan.greeting)
+            return
         messages = self._reply_messages(opening)
         if early is not None and early.messages == messages:
             stream = early.replay()  # begun on the speculative transcript: the same messages, so the same reply

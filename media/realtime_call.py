@@ -154,7 +154,8 @@ class RealtimeCall:
                 tg.create_task(self.pacer.run(), name="pacer")
                 tg.create_task(self._model(), name="model")
                 tg.create_task(self._watch(), name="watch")
-                await self.session.create_response(instructions=self.plan.opening_instruction)
+                opening = _say_exactly(self.plan.greeting) if self.plan.greeting else self.plan.opening_instruction
+                await self.session.create_response(instructions=opening)
                 await self._listen()
                 raise _CallOver
         except* (_CallOver, TransportClosed):

@@ -31,6 +31,7 @@ def call_prompt(context: asyncpg.Record, memory_budget_tokens: int, now: datetim
         facts=memory.prompt_facts(context),
         memory_budget_tokens=memory_budget_tokens,
         summaries=memory.prompt_summaries(context),
+        greeting=context["greeting"],
     )
 
 
@@ -41,6 +42,7 @@ def call_plan(context: asyncpg.Record, memory_budget_tokens: int) -> CallPlan:
         system_prompt=prompt.system,
         opening_instruction=prompt.opening_instruction,
         opening_fallback=prompt.opening_fallback,
+        greeting=prompt.greeting,
         example=prompt.example,
         voice=context["voice"],
         temperature=round(float(context["temperature"]), 3),  # a real column: 0.7 reads back as 0.69999...

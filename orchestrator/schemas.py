@@ -75,6 +75,8 @@ _PERSONA_FIELDS: dict[str, Any] = {
     "name": {"type": "string", "minLength": 1, "maxLength": 60, "pattern": r"\S"},
     "tagline": {"type": "string", "maxLength": 200},
     "core_prompt": {"type": "string", "minLength": 1, "maxLength": 8000, "pattern": r"\S"},
+    # The first words when a call connects; "{name}" is the user's name. Empty: the model writes them.
+    "greeting": {"type": "string", "maxLength": 300},
     "voice": VOICE,
     "temperature": {"type": "number", "minimum": 0, "maximum": 2},
     "reply_max_tokens": {"type": "integer", "minimum": 16, "maximum": 1024},

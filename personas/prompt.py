@@ -50,6 +50,7 @@ class CompiledPrompt:
     opening_instruction: str
     opening_fallback: str
     example: tuple[dict[str, str], ...] = STYLE_EXAMPLE  # messages between the system prompt and the call's own
+    greeting: str = ""  # the persona's fixed first words, the user's name filled in; empty: the model greets
 
     @property
     def system(self) -> str:
@@ -192,6 +193,12 @@ def _memory(who: str, facts: Sequence[KnownFact], summaries: Sequence[CallSummar
     return "\n\n".join(parts)
 
 
+def fill_greeting(template: str, user_name: str) -> str:
+    """The persona's greeting for this caller: "{name}" is their name, or "there" ("Hi there") when unknown.
+    Only that one placeholder: the template is user text, never a format string."""
+    return " ".join(template.replace("{name}", user_name.strip() or "there").split())
+
+
 def live_notes_from(*, time_left_s: float | None, cut_reply_heard: bool | None) -> list[str]:
     """What the call itself has noticed, for the next reply: time running out (`time_left_s` is None while
     the end is not near) and an interruption (`cut_reply_heard`: None when nothing was cut, else whether the
@@ -234,10 +241,12 @@ def compile_prompt(
     facts: Sequence[KnownFact] = (),
     memory_budget_tokens: int = 300,
     summaries: Sequence[CallSummary] = (),
+    greeting: str = "",
 ) -> CompiledPrompt:
     """The layers, in order; the opening is what the other side says first ("Hello?" when they pick
     up), so even a small model answers as the persona instead of narrating the instruction.
-    `summaries` are earlier calls' summaries, sharing the memory budget with facts.
+    `summaries` are earlier calls' summaries, sharing the memory budget with facts. `greeting` is the
+    persona's fixed first words (a template, see `fill_greeting`): the model is then told it has greeted.
     """
     who = user_name or "the caller"
     identity = PromptLayer("identity", core_prompt.strip())
@@ -247,8 +256,12 @@ def compile_prompt(
         if call_context
         else "There is no particular reason for this call: it is a friendly check-in."
     )
-    if direction == "inbound":
+    if direction == "inbound" and greeting:
+        start = f"{who} phoned you; you picked up and greeted them."
+    elif direction == "inbound":
         start = f"{who} phoned you and you picked up: greet {who} by name, warmly, in one sentence."
+    elif greeting:
+        start = f"You phoned {who} and greeted them when they picked up: say why you called in your next reply."
     else:
         start = f"You phoned {who} and they just picked up: greet {who} by name and say why you called."
     when = now_local.strftime("%A %-d %B %Y, %-I:%M %p")
@@ -259,4 +272,5 @@ def compile_prompt(
     guidelines = PromptLayer("guidelines", PHONE_GUIDELINES)
     hello = f"Hi {user_name}" if user_name else "Hi there"
     fallback = f"{hello}, it's {persona_name}. How are you doing?"
-    return CompiledPrompt((identity, bond, why, memory, guidelines), "Hello?", fallback)
+    fixed = fill_greeting(greeting, user_name) if greeting.strip() else ""
+    return CompiledPrompt((identity, bond, why, memory, guidelines), "Hello?", fallback, greeting=fixed)

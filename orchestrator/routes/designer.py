@@ -27,7 +27,15 @@ _ID = {"persona_id": PERSONA_ID}
 SAMPLE_TIMEOUT_S = 30.0
 PROMPT: dict[str, Any] = {
     "type": "object",
-    "required": ["layers", "system", "example", "opening_instruction", "opening_fallback", "approx_tokens"],
+    "required": [
+        "layers",
+        "system",
+        "example",
+        "greeting",
+        "opening_instruction",
+        "opening_fallback",
+        "approx_tokens",
+    ],
     "properties": {
         "layers": {
             "type": "array",
@@ -47,6 +55,7 @@ PROMPT: dict[str, Any] = {
                 "properties": {"role": {"type": "string"}, "content": {"type": "string"}},
             },
         },
+        "greeting": {"type": "string", "description": "the fixed first words, filled in; empty: the model greets"},
         "opening_instruction": {"type": "string"},
         "opening_fallback": {"type": "string"},
         "approx_tokens": {"type": "integer"},
@@ -84,6 +93,7 @@ async def get_prompt(req: ApiRequest) -> web.Response:
             "layers": [{"name": layer.name, "text": layer.text} for layer in prompt.layers],
             "system": prompt.system,
             "example": list(prompt.example),
+            "greeting": prompt.greeting,
             "opening_instruction": prompt.opening_instruction,
             "opening_fallback": prompt.opening_fallback,
             "approx_tokens": estimate_tokens(prompt.system),

@@ -28,6 +28,9 @@ async def test_builtins_are_listed_and_distinct(client) -> None:
     assert len({p["voice"]["openai"]["voice"] for p in builtins}) == 3
     assert len({p["voice"]["piper"]["pitch_semitones"] for p in builtins}) == 3
     assert all(p["max_call_minutes"] == 15 and p["reply_max_tokens"] == 150 for p in builtins)
+    # Each built-in greets in its own words, with the caller's name filled in when the call connects.
+    assert len({p["greeting"] for p in builtins}) == 3
+    assert all(p["greeting"].count("{name}") == 1 and p["name"] in p["greeting"] for p in builtins)
 
 
 async def test_builtins_are_read_only(client) -> None:
@@ -48,10 +51,15 @@ async def test_custom_persona_lifecycle(client) -> None:
     assert created["id"].startswith("coach-kim-") and not created["builtin"]
     assert {k: created[k] for k in NEW_PERSONA} == NEW_PERSONA
 
-    response = await user.request("PATCH", f"/api/personas/{created['id']}", json={"temperature": 1.2, "tagline": "x"})
+    assert created["greeting"] == ""  # none given: the model greets
+    greeting = "Morning {name}! Kim here."
+    response = await user.request(
+        "PATCH", f"/api/personas/{created['id']}", json={"temperature": 1.2, "tagline": "x", "greeting": greeting}
+    )
     assert response.status == 200
     updated = await response.json()
     assert updated["temperature"] == 1.2 and updated["tagline"] == "x" and updated["name"] == "Coach Kim"
+    assert updated["greeting"] == greeting
 
     listed = await (await user.request("GET", "/api/personas")).json()
     assert created["id"] in [p["id"] for p in listed["personas"]]
@@ -100,6 +108,8 @@ async def test_persona_validation(client) -> None:
         ({"name": "   ", "core_prompt": "x"}, "name"),
         ({"core_prompt": "x"}, "name"),
         ({**NEW_PERSONA, "owner_id": None}, "owner_id"),
+        ({**NEW_PERSONA, "greeting": "x" * 301}, "greeting"),
+        ({**NEW_PERSONA, "greeting": None}, "greeting"),
     ]
     for body, field in bad:
         response = await user.request("POST", "/api/personas", json=body)

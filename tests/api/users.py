@@ -24,6 +24,14 @@ class ApiUser:
         headers = {**self.headers, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
         return await self.client.request(method, path, headers=headers, **kwargs)
 
+    async def model_greeted_persona(self, name: str = "Brad") -> str:
+        """A persona of this user's own with no fixed greeting, so the (scripted) model writes the call's
+        first words too: for the tests that script a call from its greeting on. Returns its id."""
+        body = {"name": name, "core_prompt": f"You are {name}, a direct, upbeat coach."}
+        response = await self.request("POST", "/api/personas", json=body)
+        assert response.status == 201, await response.text()
+        return (await response.json())["id"]
+
 
 async def sign_up(client: TestClient, **fields: str) -> ApiUser:
     body = {"email": f"user-{uuid.uuid4().hex[:10]}@example.test", "password": PASSWORD, **fields}

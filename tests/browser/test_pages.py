@@ -139,14 +139,14 @@ async def test_call_me_now_rings_the_phone_and_the_call_page_shows_transcript_an
 ) -> None:
     engines, *_ = scripted_engines(
         transcripts=["I went running this morning."],
-        replies=[["Hey Jordan, it's Brad. Did you train today?"], ["Great work. Same time tomorrow. Bye!"]],
+        replies=[["Great work. Same time tomorrow. Bye!"]],  # Brad greets in his own fixed words
     )
     server = await make_phone_server(engines=engines)
     page = (await launch_browser()).pages[0]
     errors = js_errors(page)
     _, phone = await signed_up_and_verified(page, server)
     server.carrier.set_scenario(
-        phone, Scenario(ring_s=0.3, script=(Wait(2.5), PlayWav(FIXTURES / "call_me_back.wav"), Wait(4.0), HangUp()))
+        phone, Scenario(ring_s=0.3, script=(Wait(3.0), PlayWav(FIXTURES / "call_me_back.wav"), Wait(4.0), HangUp()))
     )
 
     brad = page.locator('[data-persona="brad"]')
@@ -166,7 +166,7 @@ async def test_call_me_now_rings_the_phone_and_the_call_page_shows_transcript_an
     await expect(page.get_by_role("button", name="Hang up")).to_be_visible()  # live: the page refreshes itself
 
     transcript = page.locator(".transcript")
-    await expect(transcript).to_contain_text("Did you train today?", timeout=20_000)
+    await expect(transcript).to_contain_text("Ready to get after it today?", timeout=20_000)
     await expect(transcript).to_contain_text("I went running this morning.", timeout=20_000)
     await expect(transcript).to_contain_text("Same time tomorrow.", timeout=20_000)
     await expect(page.locator(".timeline")).to_contain_text("completed", timeout=20_000)
@@ -396,13 +396,12 @@ async def test_a_new_persona_is_mine_and_a_missing_name_is_pointed_at(page: Page
 
 
 async def test_hang_up_from_the_call_page(make_phone_server, launch_browser) -> None:
-    engines, *_ = scripted_engines(replies=[["Hi, it's Alex. Got a minute?"]])
-    server = await make_phone_server(engines=engines)
+    server = await make_phone_server(engines=scripted_engines()[0])  # Alex greets in his own fixed words
     page = (await launch_browser()).pages[0]
     _, phone = await signed_up_and_verified(page, server)
     server.carrier.set_scenario(phone, Scenario(ring_s=0.2, script=(Wait(60.0), HangUp())))
     await page.locator('[data-persona="alex"]').get_by_role("button", name="Call me now").click()
-    await expect(page.locator(".transcript")).to_contain_text("Got a minute?", timeout=20_000)
+    await expect(page.locator(".transcript")).to_contain_text("Got a minute to dream up", timeout=20_000)
     await page.get_by_role("button", name="Hang up").click()
     await expect(page.locator(".timeline")).to_contain_text("completed", timeout=20_000)
     await expect(page.get_by_role("button", name="Hang up")).to_be_hidden()

@@ -51,7 +51,7 @@ async def spoken_wav(folder: Path, text: str, silence_s: float = 4.0) -> Path:
 async def voice_server(make_phone_server, web_server: PhoneServer) -> AsyncIterator[PhoneServer]:
     whisper = WhisperSpeechToText(web_server.settings.whisper)
     await whisper.start()
-    llm = ScriptedLanguageModel(deque([["Hi Jordan, Sarah here. How are you?"]]), default=REPLY)
+    llm = ScriptedLanguageModel(deque(), default=REPLY)  # Sarah greets in her own fixed words
     try:
         yield await make_phone_server(engines=Engines(whisper, ScriptedTextToSpeech(), llm))
     finally:
@@ -73,7 +73,7 @@ async def test_talking_through_the_microphone_shows_both_sides_in_the_transcript
     await expect(page.locator(".talk-state")).to_contain_text("speak whenever you like")
 
     transcript = page.locator(".talk-live .transcript")
-    await expect(transcript.locator(".turn.persona").first).to_contain_text("Sarah here", timeout=20_000)
+    await expect(transcript.locator(".turn.persona").first).to_contain_text("it's Sarah!", timeout=20_000)
     # Whisper heard the browser's microphone; the persona answered it.
     await expect(transcript.locator(".turn.caller").first).to_contain_text(re.compile("garden", re.I), timeout=45_000)
     await expect(transcript.locator(".turn.persona").nth(1)).to_contain_text("Gardens are wonderful", timeout=20_000)
@@ -108,13 +108,20 @@ async def test_the_designer_edits_shows_the_prompt_plays_a_sample_and_talks_to_t
     await page.get_by_label("Core prompt").fill("You are a calm sea captain who speaks slowly and loves lighthouses.")
     await page.get_by_label("Temperature").fill("0.4")
     await page.get_by_label("End-of-turn silence (ms)").fill("900")
+    greeting = page.get_by_label("Greeting")
+    await expect(greeting).to_have_value("")  # a new persona: the model greets
+    await greeting.fill("Ahoy {name}, Captain Calm here.")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#status")).to_contain_text("saved")
     await page.locator(".prompt-layer summary").first.click()
     await expect(page.locator(".prompt-layer").first).to_contain_text("lighthouses")
+    shown = page.locator(".prompt-layer", has=page.locator("summary", has_text="Greeting"))
+    await shown.locator("summary").click()
+    await expect(shown).to_contain_text(re.compile(r"Ahoy \w+, Captain Calm here\."))  # the name filled in
     await page.reload()
     await expect(page.get_by_label("Temperature")).to_have_value("0.4")
     await expect(page.get_by_label("End-of-turn silence (ms)")).to_have_value("900")
+    await expect(page.get_by_label("Greeting")).to_have_value("Ahoy {name}, Captain Calm here.")
 
     await page.get_by_role("button", name="Play sample").click()
     sample = page.locator("audio.voice-sample")

@@ -65,9 +65,11 @@ def short_lines(settings):
     )
 
 
-async def place_call(server, user, script, *, ring_s: float = 0.2) -> str:
+async def place_call(server, user, script, *, ring_s: float = 0.2, persona_id: str | None = None) -> str:
+    """By default with a persona whose greeting the model writes: most scripts here begin with it."""
     server.carrier.set_scenario(user.user["phone"], Scenario(ring_s=ring_s, script=tuple(script)))
-    response = await user.request("POST", "/api/calls", json={"persona_id": "brad"})
+    persona_id = persona_id or await user.model_greeted_persona()
+    response = await user.request("POST", "/api/calls", json={"persona_id": persona_id})
     assert response.status == 202, await response.text()
     return (await response.json())["id"]
 
@@ -258,6 +260,28 @@ async def test_language_model_failure_says_the_fallback_and_goes_on(make_phone_s
     assert marks_of(report, 2) and not [mark for mark in marks_of(report, 2) if mark.flushed]
     assert report.streams[0].clears == []
     assert len(llm.requests) == 3
+
+
+async def test_a_fixed_greeting_is_said_at_once_while_the_model_reads_the_first_reply(make_phone_server) -> None:
+    engines, _stt, _tts, llm = scripted_engines(transcripts=["I have an interview tomorrow."], replies=[["Good luck!"]])
+    server = await make_phone_server(engines=engines)
+    user = await server.verified_user("+14155550212")
+    script = [Wait(3.0), PlayWav(SPEECH), Wait(2.0), HangUp()]
+    call, report = await finish(server, user, await place_call(server, user, script, persona_id="brad"))
+
+    greeting = "Hey Jordan, it's Brad! Ready to get after it today?"  # the built-in's, the name filled in
+    assert [turn["text"] for turn in persona_turns(call)] == [greeting, "Good luck!"]
+    assert persona_turns(call)[0]["heard_text"] == greeting
+    # The model was asked only for the reply, and had read its prompt (greeting included) beforehand.
+    assert len(llm.requests) == 1
+    [(asked_before, messages, _tools)] = llm.prefills
+    assert asked_before == 0 and messages[-1] == {"role": "assistant", "content": greeting}
+    assert llm.requests[0][:-1] == messages
+    assert "greeted them" in messages[0]["content"]
+    # At once: the greeting is on the phone's ear within 300 ms of the stream's start, one mark a sentence.
+    heard = loud(ear(report), 0.0, 1.0)
+    assert heard and heard[0] < 0.3 * RATE
+    assert [mark.flushed for mark in marks_of(report, 1)] == [False, False]
 
 
 async def test_a_reply_out_of_character_is_asked_for_again_and_never_heard(make_phone_server) -> None:

@@ -26,7 +26,7 @@ def quick_memory(settings: Settings) -> Settings:
 
 def talk(utterances: int) -> Scenario:
     """The phone answers, lets the greeting play, says `utterances` things, then hangs up."""
-    script: list[object] = [Wait(2.5)]
+    script: list[object] = [Wait(3.0)]
     for _ in range(utterances):
         script += [PlayWav(SAID), Wait(3.0)]
     return Scenario(ring_s=0.2, script=(*script, HangUp()))

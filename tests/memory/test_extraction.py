@@ -36,7 +36,7 @@ async def test_real_model_remembers_and_the_next_call_knows(make_phone_server, l
             "My sister Mia is getting married in June and I am the best man.",
             "I also started a new job as a nurse last week.",
         ],
-        replies=[["Hey Jordan, it's Brad. How are things?"], ["Big news. Congrats."], ["Nice. Proud of you."]],
+        replies=[["Big news. Congrats."], ["Nice. Proud of you."]],  # Brad's greeting is his own
     )
     server = await make_phone_server(engines=engines, tune=quick_memory)
     user = await server.verified_user("+14155550161")
@@ -62,9 +62,9 @@ async def test_real_model_remembers_and_the_next_call_knows(make_phone_server, l
     designer = await (
         await user.request("GET", "/api/personas/brad/prompt", params={"context": "weekly check-in"})
     ).json()
-    before = len(llm.requests)
+    before = len(llm.prefills)
     await place_call(server, user, "+14155550161", talk(0), context="weekly check-in")
-    system = llm.requests[before][0]["content"]  # the second call's opening request
+    system = llm.prefills[before][1][0]["content"]  # the second call's first prompt, read while Brad greets
     assert facts[0]["content"] in system
     assert "1 call together before this one" in system
     assert _same_moment(system) == _same_moment(designer["system"])
@@ -73,7 +73,7 @@ async def test_real_model_remembers_and_the_next_call_knows(make_phone_server, l
 async def test_bad_answer_and_timeout_are_retried_then_merged_with_dedup_and_cap(make_phone_server) -> None:
     engines, _stt, _tts, llm = scripted_engines(
         transcripts=["I went sailing on my boat Wave again this weekend."],
-        replies=[["Hey Jordan, it's Brad."], ["Sounds great."]],
+        replies=[["Sounds great."]],
     )
 
     def settings(s):
@@ -131,9 +131,7 @@ async def test_bad_answer_and_timeout_are_retried_then_merged_with_dedup_and_cap
 
 
 async def test_a_job_gives_up_after_max_attempts_and_forget_me_wins(make_phone_server) -> None:
-    engines, _stt, _tts, llm = scripted_engines(
-        transcripts=["Remember that I like jazz."], replies=[["Hey Jordan."], ["Noted."]]
-    )
+    engines, _stt, _tts, llm = scripted_engines(transcripts=["Remember that I like jazz."], replies=[["Noted."]])
 
     def settings(s):
         s = quick_memory(s)

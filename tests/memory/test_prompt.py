@@ -11,6 +11,7 @@ from personas.prompt import (
     compile_prompt,
     estimate_tokens,
     facts_in_budget,
+    fill_greeting,
     live_message,
     live_notes_from,
     memory_in_budget,
@@ -106,6 +107,23 @@ def test_user_text_stays_fenced_as_information() -> None:
 def test_inbound_greeting() -> None:
     compiled = prompt(direction="inbound")
     assert "phoned you" in compiled.system and "greet Jordan by name, warmly" in compiled.system
+
+
+def test_a_fixed_greeting_is_filled_in_and_the_model_told_it_has_greeted() -> None:
+    template = "Hey {name}, it's Brad! Ready?"
+    outbound = prompt(greeting=template)
+    assert outbound.greeting == "Hey Jordan, it's Brad! Ready?"
+    assert "greeted them" in outbound.system and "say why you called in your next reply" in outbound.system
+    assert "greet Jordan by name" not in outbound.system
+    inbound = prompt(greeting=template, direction="inbound", user_name="")
+    assert inbound.greeting == "Hey there, it's Brad! Ready?"  # an unknown caller
+    assert "you picked up and greeted them" in inbound.system
+    assert prompt().greeting == "" and prompt(greeting="   ").greeting == ""  # the model greets
+
+
+def test_a_greeting_template_is_text_not_a_format_string() -> None:
+    assert fill_greeting("Hi {name}! {0} {user} {{name}}", "Jo") == "Hi Jo! {0} {user} {Jo}"
+    assert fill_greeting("Hi  {name},\n  it's me", "  ") == "Hi there, it's me"
 
 
 def summary(days_ago: int, text: str) -> CallSummary:

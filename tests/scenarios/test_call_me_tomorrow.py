@@ -53,8 +53,8 @@ async def test_call_me_tomorrow_at_seven_and_the_morning_call_remembers(make_pho
     tomorrow = (datetime.now(ZoneInfo(ZONE)) + timedelta(days=1)).date()
     stt.transcripts.append("I have my driving test at nine, call me tomorrow at seven.")
     booking = ToolCall("call-1", "schedule_callback", {"when": f"{tomorrow}T07:00", "purpose": "wake-up"})
-    llm.replies.extend([["Hey Jordan, it's Brad."], [booking]])
-    server.carrier.set_scenario(PHONE, Scenario(ring_s=0.2, script=(Wait(2.5), PlayWav(SPEECH), Wait(5.0), HangUp())))
+    llm.replies.extend([[booking]])  # Brad's greeting is his own, said without the model
+    server.carrier.set_scenario(PHONE, Scenario(ring_s=0.2, script=(Wait(3.0), PlayWav(SPEECH), Wait(5.0), HangUp())))
     response = await user.request("POST", "/api/calls", json={"persona_id": "brad"})
     assert response.status == 202, await response.text()
     evening = await wait_for_call_end(server, user, (await response.json())["id"])
@@ -81,21 +81,20 @@ async def test_call_me_tomorrow_at_seven_and_the_morning_call_remembers(make_pho
     executor = Executor(pool, server.settings.schedules, app_placer(app))
     assert await executor.tick() == 0
     server.carrier.set_scenario(PHONE, Scenario(ring_s=0.2, script=(Wait(3.0), HangUp())))
-    llm.replies.append(["Good morning Jordan, it's Brad. Rise and shine, big day!"])
-    morning_from = len(llm.requests)
+    morning_from = len(llm.prefills)
     at_seven = Executor(pool, server.settings.schedules, app_placer(app), clock=lambda: seven + timedelta(seconds=20))
     assert await at_seven.tick() == 1
     run = await pool.fetchrow("SELECT * FROM schedule_runs WHERE schedule_id = $1", uuid.UUID(schedule["id"]))
     assert run["status"] == "placed" and run["occurrence_at"] == seven and run["call_id"] is not None
     morning = await wait_for_call_end(server, user, str(run["call_id"]))
     assert morning["status"] == "completed" and morning["persona_id"] == "brad" and morning["direction"] == "outbound"
-    assert morning["transcript"][0]["text"] == "Good morning Jordan, it's Brad. Rise and shine, big day!"
+    assert morning["transcript"][0]["text"] == "Hey Jordan, it's Brad! Ready to get after it today?"
     assert morning["transcript"][0]["heard_text"]  # the phone played it
     assert await at_seven.tick() == 0  # placed once: the one-off is done
     assert (await (await user.request("GET", "/api/schedules")).json())["schedules"][0]["status"] != "active"
 
-    # 4. The morning call's prompt (what the model was told when the call opened) remembers the evening.
-    system = llm.requests[morning_from][0]["content"]
+    # 4. The morning call's prompt (read by the model while Brad greeted) remembers the evening.
+    system = llm.prefills[morning_from][1][0]["content"]
     assert FACT in system and SUMMARY in system
     assert "1 call together before this one" in system
     assert PURPOSES["wake-up"] in system  # why this call

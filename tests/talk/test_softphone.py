@@ -45,7 +45,7 @@ def a_number() -> str:
 async def test_call_me_now_rings_the_softphone_and_bridges_audio_both_ways(talk_server) -> None:
     stt, llm = scripted(talk_server)
     stt.transcripts.extend(["I am answering from the browser."])
-    llm.replies.extend([["Hey, it's Brad. Ready to work?"], ["Great, let us get going then."]])
+    llm.replies.extend([["Great, let us get going then."]])  # Brad greets in his own fixed words
     user = await talk_server.verified_user(a_number())
     phone, reader = await attach(talk_server, user)
     response = await user.request("POST", "/api/calls", json={"persona_id": "brad"})
@@ -58,7 +58,7 @@ async def test_call_me_now_rings_the_softphone_and_bridges_audio_both_ways(talk_
     assert phone.audio_bytes == 0
     await phone.ws.send_str(json.dumps({"type": "answer"}))
     await phone.wait_for(lambda: bool(phone.of_type("answered")))
-    await phone.wait_for(lambda: phone.audio_bytes > RATE * 2 * 1.2, timeout_s=20)  # Brad's 1.5 s opening, at 16 kHz
+    await phone.wait_for(lambda: phone.audio_bytes > RATE * 2 * 2.4, timeout_s=20)  # Brad's 2.5 s greeting, at 16 kHz
     await phone.say(speech_16k())  # the browser's microphone becomes the phone's mouth
     await phone.wait_for(
         lambda: llm.requests and any(m.get("content") == "I am answering from the browser." for m in llm.requests[-1]),
@@ -72,7 +72,7 @@ async def test_call_me_now_rings_the_softphone_and_bridges_audio_both_ways(talk_
     assert call["status"] == "completed" and call["direction"] == "outbound"
     said = [(turn["role"], turn["text"]) for turn in call["transcript"]]
     assert said[:2] == [
-        ("persona", "Hey, it's Brad. Ready to work?"),
+        ("persona", "Hey Jordan, it's Brad! Ready to get after it today?"),
         ("caller", "I am answering from the browser."),
     ], said
     await phone.ws.close()

@@ -91,6 +91,9 @@ def scripted(server: PhoneServer) -> tuple[ScriptedSpeechToText, ScriptedLanguag
     return engines.stt, engines.llm  # type: ignore[return-value]
 
 
+GREETING = "Hi Jordan, it's Sarah! How are you doing?"  # Sarah's own greeting, the user's name filled in
+
+
 async def start_talk(user: ApiUser, persona_id: str = "sarah") -> dict[str, Any]:
     response = await user.request("POST", "/api/talk", json={"persona_id": persona_id})
     assert response.status == 201, await response.text()
@@ -116,9 +119,7 @@ async def wait_call_over(server: PhoneServer, user: ApiUser, call_id: str) -> di
 async def test_a_whole_talk_session_is_a_browser_call_with_transcript_and_latency(talk_server) -> None:
     stt, llm = scripted(talk_server)
     stt.transcripts.extend(["I would like to talk about my garden."])
-    llm.replies.extend(
-        [["Hi Jordan, Sarah here."], ["Gardens are lovely. What grows there?"], ["Tomatoes are the best."]]
-    )
+    llm.replies.extend([["Gardens are lovely. What grows there?"], ["Tomatoes are the best."]])  # Sarah greets herself
     user = await sign_up(talk_server.client, name="Jordan")
     talk = await start_talk(user)
     assert talk["ws_url"].startswith("ws://127.0.0.1:") and talk["ws_url"].endswith(talk["ws_path"])
@@ -126,8 +127,8 @@ async def test_a_whole_talk_session_is_a_browser_call_with_transcript_and_latenc
 
     await page.wait_for(lambda: bool(page.transcript("persona")))
     assert page.notes[0] == {"type": "hello", "call_id": talk["call_id"], "sample_rate": RATE}
-    assert page.audio_bytes >= 4 * 0.25 * RATE * 2 * 0.9  # the opening line's four words of audio
-    assert page.transcript("persona")[0]["heard_text"] == "Hi Jordan, Sarah here."
+    assert page.audio_bytes >= 8 * 0.25 * RATE * 2 * 0.9  # the greeting's eight words of audio
+    assert page.transcript("persona")[0]["heard_text"] == GREETING
     assert page.marks_echoed
 
     await page.say(speech_16k())  # spoken: VAD -> turn -> STT -> reply
@@ -137,7 +138,7 @@ async def test_a_whole_talk_session_is_a_browser_call_with_transcript_and_latenc
     await page.ws.send_str(json.dumps({"type": "hangup"}))
     await reader
     assert [(n["role"], n["text"]) for n in page.transcript()] == [
-        ("persona", "Hi Jordan, Sarah here."),
+        ("persona", GREETING),
         ("caller", "I would like to talk about my garden."),
         ("persona", "Gardens are lovely. What grows there?"),
         ("caller", "I grow tomatoes."),
@@ -160,14 +161,14 @@ async def test_barge_in_clears_the_page_and_keeps_what_was_heard(talk_server) ->
     stt, llm = scripted(talk_server)
     stt.transcripts.extend(["Wait, stop."])
     long_reply = "This is sentence one. This is sentence two. This is sentence three. This is sentence four."
-    llm.replies.extend([["Hello there, friend."], ["Okay."]])
+    llm.replies.extend([["Okay."]])
     user = await sign_up(talk_server.client, name="Jordan")
     talk = await start_talk(user)
     page, reader = await open_page(talk_server, talk)
     await page.wait_for(lambda: bool(page.transcript("persona")))
     llm.replies.appendleft([long_reply])
     await page.ws.send_str(json.dumps({"type": "text", "text": "Tell me a long story."}))
-    await page.wait_for(lambda: page.audio_bytes > 2.5 * RATE * 2 + 4 * 0.25 * RATE * 2)  # well into the reply
+    await page.wait_for(lambda: page.audio_bytes > 2.5 * RATE * 2 + 8 * 0.25 * RATE * 2)  # well into the reply
     await page.say(speech_16k())
     await page.wait_for(lambda: page.clears == 1 and len(page.transcript("persona")) >= 3)
     await page.ws.send_str(json.dumps({"type": "hangup"}))

@@ -34,7 +34,7 @@ async def test_twilio_credentials_switch_to_the_configured_api(make_database, ma
             TWILIO_FROM_NUMBER=base.carrier.from_number,
             TWILIO_API_BASE=carrier.base_url,
         )
-        app = create_app(settings, engines=scripted_engines(replies=[["Hello from production wiring."]])[0])
+        app = create_app(settings, engines=scripted_engines()[0])
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         try:
@@ -42,13 +42,14 @@ async def test_twilio_credentials_switch_to_the_configured_api(make_database, ma
             assert app[TELEPHONY].from_number == base.carrier.from_number
             server = PhoneServer(client, settings, app[ENGINES])
             user = await _verified(client, carrier.carrier)
-            carrier.carrier.set_scenario("+14155550151", Scenario(ring_s=0.1, script=(Wait(3.0), HangUp())))
+            carrier.carrier.set_scenario("+14155550151", Scenario(ring_s=0.1, script=(Wait(4.0), HangUp())))
             response = await user.request("POST", "/api/calls", json={"persona_id": "alex"})
             assert response.status == 202
             call = await wait_for_call_end(server, user, (await response.json())["id"])
             assert call["status"] == "completed"
-            assert call["transcript"][0]["text"] == "Hello from production wiring."
-            assert call["transcript"][0]["heard_text"] == "Hello from production wiring."
+            greeting = call["transcript"][0]  # Alex's own, to a user who gave no name
+            assert greeting["text"] == "Hey there, Alex here! Got a minute to dream up something big?"
+            assert greeting["heard_text"] == greeting["text"]
         finally:
             await client.close()
 

@@ -32,13 +32,13 @@ async def test_a_calls_usage_and_my_totals(phone_server) -> None:
     stt.transcripts.clear()  # whatever an earlier test left unsaid
     llm.replies.clear()
     stt.transcripts.append("Call me back later please.")
-    llm.replies.extend([["Hey Jordan, it's Brad. Quick check-in on your goals."], ["Sure thing. Talk soon."]])
+    llm.replies.extend([["Sure thing. Talk soon."]])  # Brad's greeting is his own, said without the model
     heard_from, requests_from, spoken_from = len(stt.heard), len(llm.requests), len(tts.spoken)
     user = await server.verified_user("+14155550181")
     other = await server.verified_user("+14155550182")
     server.carrier.set_scenario(
         "+14155550181",
-        Scenario(ring_s=0.2, script=(Wait(2.5), PlayWav(FIXTURES / "call_me_back.wav"), Wait(4.0), HangUp())),
+        Scenario(ring_s=0.2, script=(Wait(3.0), PlayWav(FIXTURES / "call_me_back.wav"), Wait(4.0), HangUp())),
     )
     response = await user.request("POST", "/api/calls", json={"persona_id": "brad"})
     assert response.status == 202, await response.text()
@@ -48,7 +48,7 @@ async def test_a_calls_usage_and_my_totals(phone_server) -> None:
     assert call["duration_s"] >= 1 and used["minutes_billed"] == math.ceil(call["duration_s"] / 60)
     heard, requests, spoken = stt.heard[heard_from:], len(llm.requests) - requests_from, tts.spoken[spoken_from:]
     assert len(heard) == 1 and used["stt_seconds"] == pytest.approx(heard[0], abs=0.05)
-    assert requests == 2 and used["llm_tokens_in"] == SCRIPTED_USAGE.prompt_tokens * requests
+    assert requests == 1 and used["llm_tokens_in"] == SCRIPTED_USAGE.prompt_tokens * requests
     assert used["llm_tokens_out"] == SCRIPTED_USAGE.completion_tokens * requests
     assert used["tts_chars"] == sum(len(text) for text in spoken) > 0
     pricing = server.settings.pricing

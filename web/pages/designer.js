@@ -38,6 +38,9 @@ function editForm(ctx, persona, saved) {
     alertBox(),
     field('Core prompt', h('textarea', { name: 'core_prompt', rows: 10, maxlength: 8000, required: true, disabled }),
       'Who they are, how they talk, what they never do.'),
+    field('Greeting', h('input', { type: 'text', name: 'greeting', maxlength: 300, value: persona.greeting || '',
+      placeholder: 'Hi {name}, it\'s ' + persona.name + '! How are you doing?', disabled }),
+      'Their first words when a call connects, said at once. {name} is your name. Empty = the model greets (and can say why it called; small local models greet like a help desk).'),
     h('div', { class: 'grid-2' },
       field('Temperature', number('temperature', persona.temperature, { min: 0, max: 2, step: 0.05, disabled }),
         '0 = predictable, 1 = lively, 2 = wild.'),
@@ -62,6 +65,7 @@ function editForm(ctx, persona, saved) {
   onSubmit(form, async (values) => {
     const changes = {
       core_prompt: values.core_prompt,
+      greeting: values.greeting,
       temperature: Number(values.temperature),
       reply_max_tokens: Number(values.reply_max_tokens),
       max_call_minutes: Number(values.max_call_minutes),
@@ -128,5 +132,7 @@ async function showPrompt(ctx, id, section) {
       h('pre', { class: 'prompt-text' }, compiled.example.map((m) => `${m.role}: ${m.content}`).join('\n'))),
     h('details', { class: 'prompt-layer' }, h('summary', {}, 'Opening instruction'),
       h('pre', { class: 'prompt-text' }, compiled.opening_instruction)),
+    h('details', { class: 'prompt-layer' }, h('summary', {}, 'Greeting'),
+      h('pre', { class: 'prompt-text' }, compiled.greeting || '(written by the model when the call connects)')),
   );
 }
