@@ -50,6 +50,9 @@ _MARK_GRACE_S = 3.0  # beyond the audio still queued, how long to wait for the l
 # The first words of a reply up to a comma are said while the model writes on: "Sure," or "Oh no," at once
 # (a reply's first sentence is what the caller waits for: ~30 ms a token, then the voice's time for all of it).
 _FIRST_CLAUSE_CHARS = 2
+# With no comma, the first words up to a phrase ("That sounds like a great opportunity | for ...") once there
+# are this many: a long first sentence otherwise waits for its last token, ~40 ms each, before Piper starts.
+_FIRST_PHRASE_WORDS = 4
 # A reply asked for again after it fell out of character: at the persona's own temperature when that is
 # higher, else at this one (at a low temperature the second answer would repeat the first).
 _RETRY_TEMPERATURE = 0.8
@@ -577,7 +580,7 @@ class Call:
     ) -> bool:
         """One of the model's answers, sentence by sentence into `sentences` (and `said`), tools used as
         they come; True when it fell out of character (the rest of it is not said)."""
-        splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS)
+        splitter = SentenceSplitter(first_clause_chars=_FIRST_CLAUSE_CHARS, first_phrase_words=_FIRST_PHRASE_WORDS)
         check = CharacterCheck(self.plan.persona_name)
         produced: list[str] = []  # the model's output, to estimate its tokens if it never reports them
         reported = False
@@ -595,6 +598,7 @@ class Call:
                 if isinstance(event, TextDelta):
                     produced.append(event.text)
                     pieces = check.push(splitter.push(event.text))
+                    pieces += check.release(splitter.pending)
                 elif isinstance(event, ToolCall):
                     produced.append(f"{event.name}{event.arguments}")
                     if line := await self._use_tool(event, outcome):

@@ -24,23 +24,41 @@ _REFUSAL = re.compile(
 _HELP_DESK = re.compile(
     r"\bhow\s+(can|may|could)\s+I\s+(assist|help)\s+you\b"
     r"|\b(I'?m|I\s+am)\s+(here|happy|glad)\s+to\s+assist\b"
-    r"|\bassist\s+you\b|\b(any|further|additional)\s+assistance\b",
+    r"|\bassist\s+you\b|\b(any|further|additional)\s+assistance\b"
+    r"|\bfeel\s+free\s+to\s+(ask|reach\s+out)\b|\bif\s+you\s+have\s+any\s+(more\s+|other\s+|further\s+)?questions\b",
     re.IGNORECASE,
 )
 # A first piece that may be the start of a refusal or a help-desk greeting: wait for the rest of its
-# sentence before saying it ("I'm sorry," is said at once only when it is not followed by "but I can't").
+# sentence before saying it ("I'm sorry," is said at once only when it is not followed by "but I can't";
+# "I can't help" is the first piece of "I can't help with that." when the splitter cuts before "with").
 _MAY_OPEN_OFF = re.compile(
-    r"^((oh|well),?\s+)?((I'?m|I\s+am)\s+)?((so|really|very)\s+)?sorry[,.!]?$|^(hello|hi|hey)(\s+there)?[,.!]?$",
+    r"^((oh|well),?\s+)?((I'?m|I\s+am)\s+)?((so|really|very)\s+)?sorry[,.!]?$|^(hello|hi|hey)(\s+there)?[,.!]?$"
+    r"|\b(can'?t|cannot|unable\s+to|not\s+able\s+to)\s+(assist|help|provide|comply|answer|discuss)(\s+you)?$",
     re.IGNORECASE,
 )
 
 
+# What follows a held first piece when it may still turn into a refusal or help-desk talk; judged on its
+# first words, so "I'm sorry," is said as soon as "but I'm not sure" shows it is not "but I can't".
+_OFF_START = re.compile(
+    r"^(but\s+)?(I|we)\s+(can'?t|cannot|won'?t|am\s+(not\s+able|unable)|'m\s+(not\s+able|unable))\b"
+    r"|^how\s+(can|may|could)\s+I\b|^(I'?m|I\s+am)\s+(here|happy|glad)\s+to\b",
+    re.IGNORECASE,
+)
+_START_WORDS = 4
+
+
 def breaks_character(sentence: str, persona_name: str) -> bool:
-    """A refusal, help-desk talk, or the persona greeting itself by name ("Hello Sarah!")."""
+    """A refusal, help-desk talk, or the persona calling the caller by its own name ("Hello Sarah!",
+    "That's a great point, Brad!"; "it's Brad" and "Brad here" are fine)."""
     if _REFUSAL.search(sentence) or _HELP_DESK.search(sentence):
         return True
-    name = persona_name.strip()
-    return bool(name) and re.match(rf"\W*(hi|hello|hey|dear)\b[\s,]*{re.escape(name)}\b", sentence, re.I) is not None
+    name = re.escape(persona_name.strip())
+    if not name:
+        return False
+    greeted = rf"^\W*(hi|hello|hey|dear|thanks|thank\s+you)(\s+there)?[\s,]*{name}\b"
+    addressed = rf",\s*{name}\s*[.!?]"
+    return re.search(f"{greeted}|{addressed}", sentence, re.IGNORECASE) is not None
 
 
 class CharacterCheck:
@@ -66,11 +84,23 @@ class CharacterCheck:
                 piece, self._held = f"{self._held} {piece}", ""
             if breaks_character(piece, self._persona_name):
                 self.broken = True
-            elif not self._passed and not speak and _MAY_OPEN_OFF.match(piece):
+            elif not self._passed and not speak and _MAY_OPEN_OFF.search(piece):
                 self._held = piece
             else:
                 speak.append(piece)
         self._passed += len(speak)
+        return speak
+
+    def release(self, pending: str) -> list[str]:
+        """The held first piece, once the text after it (`pending`: written, not yet a piece) has enough
+        words to show it does not open a refusal; else nothing yet."""
+        words = pending.split()
+        if not self._held or self.broken or len(words) < _START_WORDS:
+            return []
+        if _OFF_START.search(" ".join(words[:_START_WORDS])):
+            return []  # the sentence's end decides
+        speak, self._held = [self._held], ""
+        self._passed += 1
         return speak
 
     def flush(self, pieces: list[str]) -> list[str]:

@@ -18,6 +18,10 @@ OFF = [
     "If you need any further assistance, feel free to ask.",
     "Hello Sarah! I'm doing well.",
     "Hi, Sarah, thanks for calling.",
+    "Hey there, Sarah!",
+    "That's a great point, Sarah!",
+    "Goodnight, Sarah.",
+    "You're welcome! If you have any more questions, feel free to ask.",
 ]
 IN_CHARACTER = [
     "I'm sorry to hear that.",
@@ -29,6 +33,9 @@ IN_CHARACTER = [
     "My grandma lives in assisted living too.",
     "How can I make this week easier for you?",
     "Sarah here, just checking in.",
+    "Hey Jordan, Sarah here!",
+    "Hi, it's Sarah.",
+    "This is Sarah, your friend.",
 ]
 
 
@@ -58,6 +65,19 @@ def test_an_apology_clause_is_held_until_its_sentence_shows_what_it_is() -> None
     assert kind.push(["I'm sorry,"]) == []
     assert kind.push(["that sounds hard.", "What happened?"]) == ["I'm sorry, that sounds hard.", "What happened?"]
     assert not kind.broken
+
+    early = CharacterCheck("Sarah")  # said as soon as what follows it cannot be a refusal
+    assert early.push(["I'm sorry,"]) == []
+    assert early.release("but I'm") == []  # not enough words yet
+    assert early.release("but I can't assist") == []  # may be a refusal: the sentence's end decides
+    assert early.release("but I'm not sure") == ["I'm sorry,"]
+    assert early.release("but I'm not sure what") == []  # released once
+    assert early.push(["but I'm not sure what you mean."]) == ["but I'm not sure what you mean."]
+    assert not early.broken
+
+    cut = CharacterCheck("Sarah")  # the splitter may cut a first piece before "with"
+    assert cut.push(["I can't help you"]) == []
+    assert cut.push(["with that."]) == [] and cut.broken
 
     alone = CharacterCheck("Sarah")
     assert alone.push(["Oh, I'm sorry."]) == []

@@ -46,3 +46,24 @@ def test_a_rambling_sentence_is_cut_at_a_comma() -> None:
 def test_split_a_whole_text() -> None:
     assert SentenceSplitter().split("Hi. Hello there") == ["Hi.", "Hello there"]
     assert SentenceSplitter().split("") == []
+
+
+def test_a_first_sentence_without_a_comma_is_cut_before_a_phrase_once_long_enough() -> None:
+    text = "That sounds like a great opportunity for a nursing job at the city hospital. Is it for nights?"
+    pieces = _stream(SentenceSplitter(first_clause_chars=2, first_phrase_words=4), text)
+    assert pieces == [
+        "That sounds like a great opportunity",
+        "for a nursing job at the city hospital.",
+        "Is it for nights?",
+    ]
+    assert " ".join(pieces) == text
+    # Too short before the phrase, a word only beginning like one ("forward"), or a comma first: no cut there.
+    assert _stream(SentenceSplitter(first_phrase_words=4), "I am happy for you!") == ["I am happy for you!"]
+    assert _stream(SentenceSplitter(first_phrase_words=4), "Looking forward to it. So fun.") == [
+        "Looking forward to it.",
+        "So fun.",
+    ]
+    assert _stream(SentenceSplitter(first_clause_chars=2, first_phrase_words=4), "Sure, it is fine for me.") == [
+        "Sure,",
+        "it is fine for me.",
+    ]
