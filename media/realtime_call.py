@@ -154,8 +154,9 @@ class RealtimeCall:
                 tg.create_task(self.pacer.run(), name="pacer")
                 tg.create_task(self._model(), name="model")
                 tg.create_task(self._watch(), name="watch")
-                opening = _say_exactly(self.plan.greeting) if self.plan.greeting else self.plan.opening_instruction
-                await self.session.create_response(instructions=opening)
+                # A response's own instructions replace the session's for that response: the model writes its
+                # greeting under the persona's prompt (which says how to open), or says the fixed one.
+                await self.session.create_response(_say_exactly(self.plan.greeting) if self.plan.greeting else None)
                 await self._listen()
                 raise _CallOver
         except* (_CallOver, TransportClosed):

@@ -311,7 +311,7 @@ async def test_silence_gets_still_there_then_goodbye(fake_openai: FakeOpenAi, li
 
     asked = [e["response"].get("instructions") for e in fake_openai.realtime_received if e["type"] == "response.create"]
     assert asked == [
-        PLAN.opening_instruction,
+        None,  # the greeting, written under the session's instructions (the persona's prompt)
         'Say exactly this and nothing else: "Still there?"',
         'Say exactly this and nothing else: "Bye!"',
     ]

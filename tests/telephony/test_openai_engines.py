@@ -94,6 +94,11 @@ async def test_a_call_on_the_realtime_engine(make_phone_server) -> None:
     assert turns == [("persona", greeting, greeting), ("caller", "Call me back tomorrow morning.", None)]
     session = fake.realtime_received[0]["session"]
     assert "You are Sarah" in session["instructions"]
+    opening = next(e for e in fake.realtime_received if e["type"] == "response.create")
+    assert (
+        opening["response"]["instructions"]
+        == 'Say exactly this and nothing else: "Hi Jordan, it\'s Sarah! How are you doing?"'
+    )
     assert session["audio"]["output"]["voice"] == "coral"  # Sarah's OpenAI voice
     assert {tool["name"] for tool in session["tools"]} >= {"end_call"} and "function" not in session["tools"][0]
     assert appended_bytes(fake) >= 8 * 3000  # the caller's stream, mu-law, from the answer to the hang-up
