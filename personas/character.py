@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import re
 
+# "I can't", "I'm not able", "we are unable" (straight or curly apostrophes): what a refusal turns on.
+_CANNOT = (
+    r"(I|we)(\s+(can['\u2019]?t|cannot|won['\u2019]?t|am\s+(not\s+able|unable)|are\s+(not\s+able|unable))"
+    r"|['\u2019]?(m|re)\s+(not\s+able|unable))"
+)
 _REFUSAL = re.compile(
-    r"\bsorry,?\s+but\s+(I|we)\s+(can'?t|cannot|won'?t|am\s+(not\s+able|unable)|'m\s+(not\s+able|unable))\b"
-    r"|\b(I|we)\s+(can'?t|cannot|am\s+unable\s+to|'m\s+unable\s+to|am\s+not\s+able\s+to)\s+"
-    r"(assist|help|provide|comply|fulfil+|engage|answer|discuss)\b[^.!?]*\bwith\s+(that|this|your\s+request)\b",
+    rf"\bsorry,?\s+but\s+{_CANNOT}\b"
+    rf"|\b{_CANNOT}(\s+to)?\s+(assist|help|provide|comply|fulfil+|engage|answer|discuss)\b[^.!?]*"
+    r"\bwith\s+(that|this|your\s+request)\b",
     re.IGNORECASE,
 )
 _HELP_DESK = re.compile(
@@ -41,7 +46,7 @@ _MAY_OPEN_OFF = re.compile(
 # What follows a held first piece when it may still turn into a refusal or help-desk talk; judged on its
 # first words, so "I'm sorry," is said as soon as "but I'm not sure" shows it is not "but I can't".
 _OFF_START = re.compile(
-    r"^(but\s+)?(I|we)\s+(can'?t|cannot|won'?t|am\s+(not\s+able|unable)|'m\s+(not\s+able|unable))\b"
+    rf"^(but\s+)?{_CANNOT}\b"
     r"|^how\s+(can|may|could)\s+I\b|^(I'?m|I\s+am)\s+(here|happy|glad)\s+to\b",
     re.IGNORECASE,
 )

@@ -12,6 +12,10 @@ OFF = [
     "Sorry, but I can't help with that.",
     "I'm sorry, but I cannot provide that information.",
     "I can't help you with that request, unfortunately.",
+    "I'm sorry, but I'm not able to assist with that.",
+    "I\u2019m sorry, but I\u2019m unable to help with that.",
+    "I'm unable to assist you with that.",
+    "Sorry, but we're not able to discuss that.",
     "Hello! How can I assist you today?",
     "Hi there! How can I help you today?",
     "I'm here to assist you with anything you need.",
@@ -70,6 +74,7 @@ def test_an_apology_clause_is_held_until_its_sentence_shows_what_it_is() -> None
     assert early.push(["I'm sorry,"]) == []
     assert early.release("but I'm") == []  # not enough words yet
     assert early.release("but I can't assist") == []  # may be a refusal: the sentence's end decides
+    assert early.release("but I'm not able") == []
     assert early.release("but I'm not sure") == ["I'm sorry,"]
     assert early.release("but I'm not sure what") == []  # released once
     assert early.push(["but I'm not sure what you mean."]) == ["but I'm not sure what you mean."]
