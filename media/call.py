@@ -273,7 +273,8 @@ class Call:
                 tg.create_task(self._hear(), name="hear")
                 tg.create_task(self._watch(), name="watch")
                 if self.handover is None:
-                    self._start_reply(opening=True)
+                    # A fixed greeting is said like any fixed line; without one, the model writes it.
+                    self._start_reply(opening=True, script=self.plan.greeting or None)
                 else:
                     self._start_reply(script=self.handover.first_line)
                 await self._listen()
@@ -487,6 +488,8 @@ class Call:
                     for sentence in SentenceSplitter().split(script):
                         sentences.put_nowait(sentence)
                     sentences.put_nowait(None)
+                    if opening:  # the model reads the first reply's prompt while the greeting plays
+                        self._prefill_first_reply(script)
                     await self._speak(sentences, playback, timing, spoken)
                 else:
                     # Think in this task, speak in a child: the model is asked at once, not one event-loop
@@ -532,14 +535,7 @@ class Call:
     ) -> None:
         """Ask the model and pass its sentences on as they come. A reply that falls out of character before
         a word of it was said is asked for once more (a greeting gets the plan's fixed opening instead: the
-        caller is waiting on the pickup); one that falls out of character later ends where it was. A fixed
-        greeting is said without the model, which reads the first reply's prompt meanwhile."""
-        if opening and self.plan.greeting:
-            for sentence in SentenceSplitter().split(self.plan.greeting):
-                sentences.put_nowait(sentence)
-            sentences.put_nowait(None)
-            self._prefill_first_reply(self.plan.greeting)
-            return
+        caller is waiting on the pickup); one that falls out of character later ends where it was."""
         messages = self._reply_messages(opening)
         if early is not None and early.messages == messages:
             stream = early.replay()  # begun on the speculative transcript: the same messages, so the same reply
@@ -547,6 +543,7 @@ class Call:
             self._drop_early_reply(early)  # the conversation moved on since the guess (a note, a cut reply)
             stream = self._complete(messages, opening)
         said: list[str] = []  # what was passed on to be spoken, in order
+        fallback = self.plan.opening_fallback if opening else self.settings.lines.fallback
         try:
             broken = await self._read_reply(stream, messages, sentences, timing, outcome, said)
             if broken and not said and not opening:
@@ -558,14 +555,14 @@ class Call:
             if not said and not outcome["end_call"]:
                 if not broken:
                     log.warning("language model said nothing speakable")
-                said.append(self.plan.opening_fallback if opening else self.settings.lines.fallback)
-                sentences.put_nowait(said[-1])
+                said.append(fallback)
+                sentences.put_nowait(fallback)
             if opening and said:
                 self._prefill_first_reply(" ".join(said))
         except (TimeoutError, LanguageModelError) as exc:
             log.warning("language model failed: %s", type(exc).__name__)
             if not said:
-                sentences.put_nowait(self.plan.opening_fallback if opening else self.settings.lines.fallback)
+                sentences.put_nowait(fallback)
         finally:
             sentences.put_nowait(None)
 

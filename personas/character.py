@@ -15,39 +15,36 @@ from __future__ import annotations
 
 import re
 
-# "I can't", "I'm not able", "we are unable" (straight or curly apostrophes): what a refusal turns on.
+_APOSTROPHE = "['\u2019]?"  # straight, curly or left out
+_I_AM = rf"(I{_APOSTROPHE}m|I\s+am)"
+# "I can't", "I'm not able", "we are unable": what a refusal turns on, and the verbs it refuses.
 _CANNOT = (
-    r"(I|we)(\s+(can['\u2019]?t|cannot|won['\u2019]?t|am\s+(not\s+able|unable)|are\s+(not\s+able|unable))"
-    r"|['\u2019]?(m|re)\s+(not\s+able|unable))"
+    rf"(I|we)(\s+(can{_APOSTROPHE}t|cannot|won{_APOSTROPHE}t|am\s+(not\s+able|unable)|are\s+(not\s+able|unable))"
+    rf"|{_APOSTROPHE}(m|re)\s+(not\s+able|unable))"
 )
+_REFUSED = rf"{_CANNOT}(\s+to)?\s+(assist|help|provide|comply|fulfil+|engage|answer|discuss)"
 _REFUSAL = re.compile(
-    rf"\bsorry,?\s+but\s+{_CANNOT}\b"
-    rf"|\b{_CANNOT}(\s+to)?\s+(assist|help|provide|comply|fulfil+|engage|answer|discuss)\b[^.!?]*"
-    r"\bwith\s+(that|this|your\s+request)\b",
+    rf"\bsorry,?\s+but\s+{_CANNOT}\b|\b{_REFUSED}\b[^.!?]*\bwith\s+(that|this|your\s+request)\b",
     re.IGNORECASE,
 )
 _HELP_DESK = re.compile(
-    r"\bhow\s+(can|may|could)\s+I\s+(assist|help)\s+you\b"
-    r"|\b(I'?m|I\s+am)\s+(here|happy|glad)\s+to\s+assist\b"
+    rf"\bhow\s+(can|may|could)\s+I\s+(assist|help)\s+you\b|\b{_I_AM}\s+(here|happy|glad)\s+to\s+assist\b"
     r"|\bassist\s+you\b|\b(any|further|additional)\s+assistance\b"
     r"|\bfeel\s+free\s+to\s+(ask|reach\s+out)\b|\bif\s+you\s+have\s+any\s+(more\s+|other\s+|further\s+)?questions\b",
     re.IGNORECASE,
 )
-# A first piece that may be the start of a refusal or a help-desk greeting: wait for the rest of its
-# sentence before saying it ("I'm sorry," is said at once only when it is not followed by "but I can't";
-# "I can't help" is the first piece of "I can't help with that." when the splitter cuts before "with").
+# A first piece that may be the start of a refusal or a help-desk greeting: wait for what follows before
+# saying it ("I'm sorry," then "but I can't ..."; "I can't help" then "with that." when the splitter cuts
+# before "with").
 _MAY_OPEN_OFF = re.compile(
-    r"^((oh|well),?\s+)?((I'?m|I\s+am)\s+)?((so|really|very)\s+)?sorry[,.!]?$|^(hello|hi|hey)(\s+there)?[,.!]?$"
-    r"|\b(can'?t|cannot|unable\s+to|not\s+able\s+to)\s+(assist|help|provide|comply|answer|discuss)(\s+you)?$",
+    rf"^((oh|well),?\s+)?({_I_AM}\s+)?((so|really|very)\s+)?sorry[,.!]?$|^(hello|hi|hey)(\s+there)?[,.!]?$"
+    rf"|\b{_REFUSED}(\s+you)?$",
     re.IGNORECASE,
 )
-
-
 # What follows a held first piece when it may still turn into a refusal or help-desk talk; judged on its
 # first words, so "I'm sorry," is said as soon as "but I'm not sure" shows it is not "but I can't".
 _OFF_START = re.compile(
-    rf"^(but\s+)?{_CANNOT}\b"
-    r"|^how\s+(can|may|could)\s+I\b|^(I'?m|I\s+am)\s+(here|happy|glad)\s+to\b",
+    rf"^(but\s+)?{_CANNOT}\b|^how\s+(can|may|could)\s+I\b|^{_I_AM}\s+(here|happy|glad)\s+to\b",
     re.IGNORECASE,
 )
 _START_WORDS = 4
@@ -77,7 +74,7 @@ class CharacterCheck:
     def __init__(self, persona_name: str) -> None:
         self._persona_name = persona_name
         self._held = ""
-        self._passed = 0
+        self._spoke = False  # only a reply's first piece is ever held
         self.broken = False
 
     def push(self, pieces: list[str]) -> list[str]:
@@ -89,23 +86,22 @@ class CharacterCheck:
                 piece, self._held = f"{self._held} {piece}", ""
             if breaks_character(piece, self._persona_name):
                 self.broken = True
-            elif not self._passed and not speak and _MAY_OPEN_OFF.search(piece):
+            elif not self._spoke and not speak and _MAY_OPEN_OFF.search(piece):
                 self._held = piece
             else:
                 speak.append(piece)
-        self._passed += len(speak)
+        self._spoke = self._spoke or bool(speak)
         return speak
 
     def release(self, pending: str) -> list[str]:
         """The held first piece, once the text after it (`pending`: written, not yet a piece) has enough
         words to show it does not open a refusal; else nothing yet."""
+        if not self._held or self.broken:
+            return []  # the usual case, on every token: nothing to look at
         words = pending.split()
-        if not self._held or self.broken or len(words) < _START_WORDS:
-            return []
-        if _OFF_START.search(" ".join(words[:_START_WORDS])):
-            return []  # the sentence's end decides
-        speak, self._held = [self._held], ""
-        self._passed += 1
+        if len(words) < _START_WORDS or _OFF_START.search(" ".join(words[:_START_WORDS])):
+            return []  # not yet, or the sentence's end decides
+        speak, self._held, self._spoke = [self._held], "", True
         return speak
 
     def flush(self, pieces: list[str]) -> list[str]:
@@ -113,6 +109,5 @@ class CharacterCheck:
         speak = self.push(pieces)
         if self._held and not self.broken:
             speak.append(self._held)
-            self._held = ""
-            self._passed += 1
+            self._held, self._spoke = "", True
         return speak
