@@ -46,6 +46,7 @@ _ENDED = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 _CLIENT_KEEPALIVE_S = 15.0  # aiohttp's client default: idle pooled connections close after it
 _SERVER_KEEPALIVE_S = 10.0
+_TRANSIENT_TASK_S = 5.0
 
 
 async def settle() -> None:
@@ -53,6 +54,13 @@ async def settle() -> None:
     client) are the clients' to close, after aiohttp's 15 s; counted before that they look like leaks."""
     await asyncio.sleep(_CLIENT_KEEPALIVE_S + 1.0)
     gc.collect()
+
+
+async def _finish_transient(tasks: set[asyncio.Task[Any]]) -> None:
+    """A leak is a task that stays: give those caught mid-flight (asyncpg returning a connection to the
+    pool, a poller's query) a moment to end before the count."""
+    if tasks:
+        await asyncio.wait(tasks, timeout=_TRANSIENT_TASK_S)
 
 
 @dataclass
@@ -222,6 +230,7 @@ async def soak(args: argparse.Namespace, data_dir: Path, database_url: str | Non
                 await asyncio.sleep(2.0)  # the server side of the last hang-ups, status callbacks
                 await settle()
                 await app[RECORDER].flush()
+                await _finish_transient(asyncio.all_tasks() - baseline_tasks)
                 remaining = asyncio.all_tasks()
                 results.tasks_after = len(remaining)
                 for task in remaining - baseline_tasks if len(remaining) > len(baseline_tasks) else ():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from contextlib import aclosing
@@ -117,6 +118,16 @@ async def test_prefill_puts_the_next_prompt_in_the_cache(local_llm_server: Local
             assert share > 0.9, "all but the caller's new line should come from the cache"
         else:
             assert share < 0.5, "without the prefill the tools and the greeting are read after the answer"
+
+
+def test_the_model_process_shares_our_session_but_not_our_process_group(local_llm_server: LocalLlmServer) -> None:
+    """Its own group: a terminal Ctrl-C reaches only us, and we stop it in order. Our session: with its own,
+    the autogroup scheduler gives its two threads one session's share beside any busy process and
+    generation collapses (personas/local_llm.py, where it is started)."""
+    pid = local_llm_server.pid
+    assert pid is not None
+    assert os.getsid(pid) == os.getsid(0)
+    assert os.getpgid(pid) == pid != os.getpgid(0)
 
 
 async def test_unreachable_endpoint_is_one_error_type() -> None:
