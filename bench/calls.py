@@ -22,6 +22,7 @@ import asyncio
 import gc
 import logging
 import math
+import os
 import random
 import resource
 import secrets
@@ -170,6 +171,8 @@ def bench_settings(data_dir: Path, port: int, args: argparse.Namespace) -> tuple
         "CALLMEBACK_DATA_DIR": str(data_dir),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
+    if "CALLMEBACK_CONFIG" in os.environ:  # the settings being compared, e.g. [local_llm] threads
+        env["CALLMEBACK_CONFIG"] = os.environ["CALLMEBACK_CONFIG"]
     local = carrier_settings(load_settings(env=env))
     local = replace(
         local, host="127.0.0.1", port=free_port(), answer_delay_s=0.2, progress_step_s=0.05, calls_per_second=0.0
