@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from twilio.request_validator import RequestValidator
 
@@ -29,10 +30,17 @@ from tests.api.users import ApiUser, sign_up
 from tests.scripted_engines import scripted_engines
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class LoopbackPort:
+    """A loopback port bound now and kept until the test server starts on it: probing for a free port and
+    binding it later races every other socket on a busy machine (CI saw EADDRINUSE)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.number: int = self._socket.getsockname()[1]
+
+    def server(self, app: web.Application) -> TestServer:
+        return TestServer(app, host="127.0.0.1", socket_factory=lambda *_: self._socket)
 
 
 @dataclass
@@ -80,8 +88,8 @@ async def make_phone_server(
     ) -> PhoneServer:
         """`engines`: given ones, "configured" (what config.toml [engines] names, e.g. the real Whisper, Piper
         and local model), else scripted ones."""
-        port = free_port()
-        settings = make_settings(await make_database(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+        port = LoopbackPort()
+        settings = make_settings(await make_database(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port.number}")
         recordings: Path = tmp_path_factory.mktemp("recordings")
         settings = replace(
             settings,
@@ -97,7 +105,7 @@ async def make_phone_server(
         settings = tune(settings)
         engines = engines or scripted_engines()[0]
         app = create_app(settings, engines=None if engines == "configured" else engines)
-        client = TestClient(TestServer(app, host="127.0.0.1", port=port))
+        client = TestClient(port.server(app))
         await client.start_server()
         servers.append(client)
         return PhoneServer(client, settings, app[ENGINES])

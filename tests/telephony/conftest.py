@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.phone_server import PhoneServer, free_port, make_phone_server
+from tests.phone_server import LoopbackPort, PhoneServer, make_phone_server
 
-__all__ = ["PhoneServer", "free_port", "make_phone_server"]
+__all__ = ["LoopbackPort", "PhoneServer", "make_phone_server"]
 
 
 @pytest.fixture(scope="session")

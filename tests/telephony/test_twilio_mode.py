@@ -12,30 +12,30 @@ from dataclasses import replace
 from orchestrator.carrier import HangUp, Scenario, Wait, running_carrier
 from orchestrator.keys import ENGINES, TELEPHONY
 from orchestrator.telephony_setup import CARRIER, carrier_settings
-from tests.telephony.conftest import PhoneServer, free_port
+from tests.telephony.conftest import LoopbackPort, PhoneServer
 from tests.telephony.test_outbound_call import wait_for_call_end
 
 
 async def test_twilio_credentials_switch_to_the_configured_api(make_database, make_settings) -> None:
-    from aiohttp.test_utils import TestClient, TestServer
+    from aiohttp.test_utils import TestClient
 
     from orchestrator.app import create_app
     from tests.scripted_engines import scripted_engines
 
-    port = free_port()
-    base = make_settings(await make_database(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+    port = LoopbackPort()
+    base = make_settings(await make_database(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port.number}")
     local = replace(carrier_settings(base), answer_delay_s=0.2, progress_step_s=0.05, calls_per_second=0.0)
     async with running_carrier(local) as carrier:
         settings = make_settings(
             base.database.url,
-            PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+            PUBLIC_BASE_URL=f"http://127.0.0.1:{port.number}",
             TWILIO_ACCOUNT_SID=local.account_sid,
             TWILIO_AUTH_TOKEN=local.auth_token,
             TWILIO_FROM_NUMBER=base.carrier.from_number,
             TWILIO_API_BASE=carrier.base_url,
         )
         app = create_app(settings, engines=scripted_engines()[0])
-        client = TestClient(TestServer(app, host="127.0.0.1", port=port))
+        client = TestClient(port.server(app))
         await client.start_server()
         try:
             assert CARRIER not in app  # no in-process carrier: the configured API is used
