@@ -386,7 +386,7 @@ async def test_a_new_persona_is_mine_and_a_missing_name_is_pointed_at(page: Page
 
     await name.fill("Marian")
     await form.get_by_label("Tagline").fill("Shh, but funny.")
-    await form.get_by_label("Greeting (optional)").fill("  Hello {name}, Marian here.  ")
+    await form.get_by_label("Greeting").fill("  Hello {name}, Marian here.  ")
     await form.get_by_role("button", name="Create persona").click()
     card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Marian"))
     await expect(card).to_contain_text("Mine")
@@ -395,7 +395,7 @@ async def test_a_new_persona_is_mine_and_a_missing_name_is_pointed_at(page: Page
     designer = card.get_by_role("link", name="Edit in designer")
     assert re.fullmatch(r"#/designer/[a-z0-9-]+", await designer.get_attribute("href") or "")
     await designer.click()
-    await expect(page.get_by_label("Greeting")).to_have_value("Hello {name}, Marian here.")  # stored, trimmed
+    await expect(page.get_by_label("Greeting")).to_have_value("Hello {name}, Marian here.")  # the API trims it
 
 
 async def test_hang_up_from_the_call_page(make_phone_server, launch_browser) -> None:

@@ -6,6 +6,13 @@ import { add, alertBox, field, h, heading, loading, onSubmit, replace } from '..
 const OPENAI_VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'nova', 'onyx', 'sage', 'shimmer', 'verse'];
 const SAMPLE_TEXT = 'Hi, it\'s me. I was just thinking about you, how did today go?';
 
+/** The greeting input, here and in the personas page's create form (where the name is not known yet). */
+export function greetingField({ value = '', personaName = '', disabled = false } = {}) {
+  const example = personaName ? `Hi {name}, it's ${personaName}! How are you doing?` : 'Hi {name}! How are you doing?';
+  return field('Greeting', h('input', { type: 'text', name: 'greeting', maxlength: 300, value, placeholder: example, disabled }),
+    'Their first words when a call connects, said at once. {name} is your name. Empty = the model greets (and can say why it called; small local models greet like a help desk).');
+}
+
 export async function render(container, ctx) {
   const id = encodeURIComponent(ctx.params[0]);
   add(container, loading());
@@ -38,9 +45,7 @@ function editForm(ctx, persona, saved) {
     alertBox(),
     field('Core prompt', h('textarea', { name: 'core_prompt', rows: 10, maxlength: 8000, required: true, disabled }),
       'Who they are, how they talk, what they never do.'),
-    field('Greeting', h('input', { type: 'text', name: 'greeting', maxlength: 300, value: persona.greeting || '',
-      placeholder: 'Hi {name}, it\'s ' + persona.name + '! How are you doing?', disabled }),
-      'Their first words when a call connects, said at once. {name} is your name. Empty = the model greets (and can say why it called; small local models greet like a help desk).'),
+    greetingField({ value: persona.greeting, personaName: persona.name, disabled }),
     h('div', { class: 'grid-2' },
       field('Temperature', number('temperature', persona.temperature, { min: 0, max: 2, step: 0.05, disabled }),
         '0 = predictable, 1 = lively, 2 = wild.'),

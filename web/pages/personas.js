@@ -1,6 +1,7 @@
 // The persona gallery: built-ins and mine, favorites, "Call me now" with an optional reason, links to Talk and
 // (for my own personas) the designer, and a form to create a new persona (its greeting included).
 import { add, alertBox, field, h, heading, loading, onSubmit, replace } from '../dom.js';
+import { greetingField } from './designer.js';
 
 export async function render(container, ctx) {
   const list = h('ul', { class: 'gallery', 'aria-label': 'Personas' });
@@ -74,15 +75,13 @@ function newPersonaForm(ctx) {
     field('Tagline', h('input', { type: 'text', name: 'tagline', maxlength: 200 }), 'One line shown in the gallery.'),
     field('Who they are and how they talk', h('textarea', { name: 'core_prompt', maxlength: 8000, required: true, rows: 5 }),
       'The persona\'s core prompt: personality, tone, what they care about.'),
-    field('Greeting (optional)', h('input', { type: 'text', name: 'greeting', maxlength: 300,
-      placeholder: 'Hi {name}, it\'s Marian! How are you doing?' }),
-      'Their first words when a call connects, said at once. {name} is your name. Empty = the model greets.'),
+    greetingField(),
     h('button', { type: 'submit' }, 'Create persona'),
   );
   onSubmit(form, async ({ name, tagline, core_prompt: corePrompt, greeting }) => {
     const body = { name, core_prompt: corePrompt };
     if (tagline.trim()) body.tagline = tagline;
-    if (greeting.trim()) body.greeting = greeting.trim();
+    if (greeting.trim()) body.greeting = greeting;
     const created = await ctx.api.post('/api/personas', body);
     ctx.announce(`${created.name} created.`);
     form.reset();
